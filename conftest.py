@@ -1,0 +1,16 @@
+"""Test-wide settings: the smoke profile, no progress bars, results kept out of the repository."""
+
+import os
+import tempfile
+
+os.environ["LRLIB_PROFILE"] = "smoke"
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("PYTHONWARNINGS", "ignore")
+os.environ["LRLIB_RESULTS"] = tempfile.mkdtemp(prefix="lrlib-results-")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_collectstart(collector):
+    # nbval: stderr (warnings, progress) differs between machines; never compare it.
+    if collector.fspath and collector.fspath.ext == ".ipynb":
+        collector.skip_compare += ("text/html", "application/javascript", "stderr")

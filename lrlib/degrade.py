@@ -1,0 +1,110 @@
+"""Synthesise low-resolution images the way the papers do.
+
+Vocabulary: a *factor* ``s`` is the side down-scaling factor (an image of side
+H becomes H // s). The FSR-GAN paper speaks of *area ratios*: "1/16" means
+1/s**2 of the pixels, i.e. factor 4. :func:`factor_of_ratio` and
+:func:`ratio_label` convert between the two.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["low_resolution", "factor_of_ratio", "ratio_label", "effective_ratio"]
+
+
+def _check_factor(factor: object) -> int:
+    if isinstance(factor, bool) or not isinstance(factor, int):
+        raise ValueError(
+            f"factor must be an int >= 1 (the side down-scaling factor, e.g. 4 for the "
+            f"area ratio 1/16); got {factor!r} of type {type(factor).__name__}"
+        )
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1 (1 keeps the image as it is); got {factor}")
+    return factor
+
+
+def low_resolution(images: torch.Tensor, factor: int, *, keep_size: bool = True) -> torch.Tensor:
+    """Make low-resolution copies of a batch of images.
+
+    Bicubic, antialiased down-sampling to ``(H // factor, W // factor)``; with
+    ``keep_size`` the result is bicubically up-sampled back to ``(H, W)``, as the
+    papers do before feeding a network. The output is clamped to [0, 1].
+
+    Args:
+        images: float tensor (N, C, H, W) with values in [0, 1], on any device.
+        factor: int >= 1, the side down-scaling factor (area ratio 1 / factor**2).
+        keep_size: up-sample back to (H, W) when True; else return the small image.
+
+    Returns:
+        float tensor (N, C, H, W) if ``keep_size`` else (N, C, H // factor, W // factor),
+        same dtype and device as ``images``.
+
+    Raises:
+        ValueError: for a factor that is not an int >= 1, a tensor that is not a
+            4-d floating-point batch, or an image smaller than ``factor`` pixels.
+    """
+    factor = _check_factor(factor)
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"images must be a torch.Tensor (N, C, H, W); got {type(images).__name__}")
+    if images.ndim != 4:
+        raise ValueError(
+            f"images must have shape (N, C, H, W); got {tuple(images.shape)} "
+            f"(add a batch axis with images[None] for a single image)"
+        )
+    if not images.is_floating_point():
+        raise ValueError(
+            f"images must be a float tensor in [0, 1]; got dtype {images.dtype} "
+            f"(convert uint8 with images.float() / 255)"
+        )
+    h, w = images.shape[-2:]
+    if h < factor or w < factor:
+        raise ValueError(
+            f"image of size {h}x{w} is smaller than the factor {factor}: "
+            f"down-scaling would leave no pixel; use a factor <= {min(h, w)}"
+        )
+    if factor == 1:
+        return images.clamp(0, 1)
+    small = F.interpolate(images, size=(h // factor, w // factor), mode="bicubic",
+                          antialias=True, align_corners=False)
+    if keep_size:
+        small = F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
+    return small.clamp_(0, 1)
+
+
+def factor_of_ratio(ratio: str | float) -> int:
+    """The side factor of an area ratio: ``"1/16"`` or ``1/16`` -> 4.
+
+    Raises:
+        ValueError: when the ratio is not 1 / (an integer square).
+    """
+    value = ratio
+    if isinstance(ratio, str):
+        num, _, den = ratio.partition("/")
+        try:
+            value = float(num) / float(den or 1)
+        except ValueError:
+            raise ValueError(f"ratio must look like '1/16'; got {ratio!r}") from None
+    if not isinstance(value, (int, float)) or value <= 0 or value > 1:
+        raise ValueError(f"an area ratio must lie in (0, 1]; got {ratio!r}")
+    factor = round(math.sqrt(1 / value))
+    if abs(1 / factor**2 - value) > 1e-9:
+        raise ValueError(f"area ratio {ratio!r} is not 1/k**2 for an integer k (e.g. 1/4, 1/9, 1/16)")
+    return factor
+
+
+def ratio_label(factor: int) -> str:
+    """The paper's name of a factor: 4 -> ``"1/16"``."""
+    return f"1/{_check_factor(factor) ** 2}"
+
+
+def effective_ratio(size: int, factor: int) -> float:
+    """The area ratio really applied to a ``size`` x ``size`` image: ``(size // factor / size) ** 2``.
+
+    On 32x32 CIFAR images, factors 7 and 8 both leave 4x4 pixels: the nominal
+    ratios 1/49 and 1/64 become the same 1/64.
+    """
+    return (size // _check_factor(factor) / size) ** 2

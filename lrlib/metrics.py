@@ -1,0 +1,192 @@
+"""Metrics: feature distances, average precision, retrieval mAP, PSNR, k-NN accuracy.
+
+Every function accepts numpy arrays or torch tensors (on any device) and
+returns plain Python floats, so results can go straight into a results file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["distance_stats", "pair_distances", "class_distances", "average_precision",
+           "retrieval_map", "psnr", "knn_accuracy"]
+
+ArrayLike = np.ndarray | torch.Tensor  # any (..) array; tensors may live on the GPU
+
+
+def _tensor(x, name: str, ndim: int | None = None) -> torch.Tensor:
+    t = torch.as_tensor(x)
+    if ndim is not None and t.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-d; got shape {tuple(t.shape)}")
+    return t
+
+
+def _normalise(f: torch.Tensor) -> torch.Tensor:
+    f = f.double()
+    return f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def pair_distances(f_hr: ArrayLike, f_lr: ArrayLike) -> torch.Tensor:
+    """Euclidean distance of each pair of L2-normalised rows.
+
+    Args:
+        f_hr, f_lr: (N, D) paired features (row i of both comes from image i).
+
+    Returns:
+        (N,) float64 tensor of distances in [0, 2].
+    """
+    a, b = _tensor(f_hr, "f_hr", 2), _tensor(f_lr, "f_lr", 2)
+    if a.shape != b.shape:
+        raise ValueError(f"f_hr and f_lr must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}")
+    if len(a) == 0:
+        raise ValueError("f_hr and f_lr are empty: need at least one pair of features")
+    return (_normalise(a) - _normalise(b.to(a.device))).norm(dim=1)
+
+
+def distance_stats(f_hr: ArrayLike, f_lr: ArrayLike) -> tuple[float, float]:
+    """Mean and population variance of the HR-LR feature distances (FSR paper, Fig. 2a and Table 1).
+
+    Each row is L2-normalised, then the Euclidean distance of each pair is taken.
+
+    Returns:
+        (mean, variance) of the N distances; the variance divides by N.
+    """
+    d = pair_distances(f_hr, f_lr)
+    return float(d.mean()), float(d.var(unbiased=False))
+
+
+def class_distances(features: ArrayLike, labels: ArrayLike, *, max_pairs: int = 200_000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Mean distance between different images of the same class ("similar") and of different classes.
+
+    These are the FSR paper's reference lines in Fig. 2(a). Rows are L2-normalised;
+    pairs are sampled uniformly (``max_pairs`` of them, reproducibly) when there are more.
+
+    Args:
+        features: (N, D) features; labels: (N,) integer class labels.
+
+    Returns:
+        (mean same-class distance, mean different-class distance).
+    """
+    f = _normalise(_tensor(features, "features", 2))
+    y = _tensor(labels, "labels", 1).to(f.device)
+    n = len(f)
+    if n < 2 or len(y) != n:
+        raise ValueError(f"need >= 2 features with one label each; got {n} features, {len(y)} labels")
+    g = torch.Generator().manual_seed(seed)
+    i = torch.randint(n, (max_pairs,), generator=g).to(f.device)
+    j = torch.randint(n, (max_pairs,), generator=g).to(f.device)
+    keep = i != j
+    i, j = i[keep], j[keep]
+    d = (f[i] - f[j]).norm(dim=1)
+    same = y[i] == y[j]
+    if same.all() or not same.any():
+        raise ValueError("labels need at least two classes and a class with two members")
+    return float(d[same].mean()), float(d[~same].mean())
+
+
+def average_precision(scores: ArrayLike, labels: ArrayLike, *, voc07: bool = False) -> float:
+    """Average precision of a ranking.
+
+    Args:
+        scores: (M,) higher means more likely relevant.
+        labels: (M,) booleans (or 0/1), True for relevant items.
+        voc07: the VOC2007 11-point interpolated AP instead of the all-point AP.
+
+    Returns:
+        AP in [0, 1]. All-point AP is the mean of the precision at the rank of every
+        relevant item (ties broken by a stable sort of the scores).
+
+    Raises:
+        ValueError: when there is no relevant item or the shapes differ.
+    """
+    s = np.asarray(torch.as_tensor(scores).detach().cpu(), dtype=np.float64).ravel()
+    y = np.asarray(torch.as_tensor(labels).detach().cpu()).ravel().astype(bool)
+    if s.shape != y.shape:
+        raise ValueError(f"scores and labels must have the same length; got {s.shape} and {y.shape}")
+    if not y.any():
+        raise ValueError("labels hold no relevant item: average precision is undefined")
+    order = np.argsort(-s, kind="stable")
+    hits = y[order]
+    tp = np.cumsum(hits)
+    precision = tp / np.arange(1, len(hits) + 1)
+    if not voc07:
+        return float(precision[hits].mean())
+    recall = tp / hits.sum()
+    ap = 0.0
+    for t in np.linspace(0, 1, 11):
+        above = precision[recall >= t]
+        ap += (above.max() if above.size else 0.0) / 11
+    return float(ap)
+
+
+def retrieval_map(query: ArrayLike, database: ArrayLike, relevant: ArrayLike) -> float:
+    """Mean average precision of retrieval by Euclidean distance.
+
+    Args:
+        query: (Q, D) query features.
+        database: (M, D) database features.
+        relevant: (Q, M) booleans, True where database item m is relevant to query q.
+
+    Returns:
+        The mean over queries of the all-point AP of the database ranked by increasing
+        distance; queries with no relevant item are skipped.
+    """
+    q, db = _tensor(query, "query", 2).double(), _tensor(database, "database", 2).double()
+    rel = _tensor(relevant, "relevant", 2).bool().to(q.device)
+    if rel.shape != (len(q), len(db)):
+        raise ValueError(f"relevant must have shape (Q, M) = {(len(q), len(db))}; got {tuple(rel.shape)}")
+    if q.shape[1] != db.shape[1]:
+        raise ValueError(f"query and database dimensions differ: {q.shape[1]} vs {db.shape[1]}")
+    aps = []
+    for start in range(0, len(q), 1024):  # blocks bound the (Q, M) distance matrix in memory
+        dist = torch.cdist(q[start:start + 1024], db.to(q.device))
+        order = dist.argsort(dim=1, stable=True)
+        hits = rel[start:start + 1024].gather(1, order).double()
+        tp = hits.cumsum(1)
+        precision = tp / torch.arange(1, hits.shape[1] + 1, device=hits.device, dtype=hits.dtype)
+        n_rel = hits.sum(1)
+        ok = n_rel > 0
+        aps.append(((precision * hits).sum(1)[ok] / n_rel[ok]).cpu())
+    aps = torch.cat(aps)
+    if len(aps) == 0:
+        raise ValueError("no query has a relevant database item: mAP is undefined")
+    return float(aps.mean())
+
+
+def psnr(a: ArrayLike, b: ArrayLike, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB: ``10 log10(data_range**2 / MSE)`` over all elements.
+
+    Returns ``inf`` for identical inputs.
+    """
+    x, y = _tensor(a, "a").double(), _tensor(b, "b").double()
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must have the same shape; got {tuple(x.shape)} and {tuple(y.shape)}")
+    if data_range <= 0:
+        raise ValueError(f"data_range must be > 0; got {data_range}")
+    mse = float(((x - y.to(x.device)) ** 2).mean())
+    return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
+
+
+def knn_accuracy(train: ArrayLike, train_labels: ArrayLike, test: ArrayLike, test_labels: ArrayLike,
+                 k: int = 10) -> float:
+    """Accuracy of a k-nearest-neighbour vote (cosine distance) of test features against train features.
+
+    A measure of how well classes separate in a feature space: 1.0 when every
+    test feature's neighbours carry its own class.
+    """
+    a = _normalise(_tensor(train, "train", 2))
+    b = _normalise(_tensor(test, "test", 2)).to(a.device)
+    ya = _tensor(train_labels, "train_labels", 1).long().to(a.device)
+    yb = _tensor(test_labels, "test_labels", 1).long().to(a.device)
+    if not 1 <= k <= len(a):
+        raise ValueError(f"k must lie in [1, {len(a)}] (the number of train features); got {k}")
+    n_classes = int(max(ya.max(), yb.max())) + 1
+    correct = 0
+    for start in range(0, len(b), 2048):
+        nn = (b[start:start + 2048] @ a.T).topk(k, dim=1).indices
+        votes = torch.zeros(len(nn), n_classes, dtype=torch.long, device=a.device)
+        votes.scatter_add_(1, ya[nn], torch.ones_like(nn))
+        correct += int((votes.argmax(1) == yb[start:start + 2048]).sum())
+    return correct / len(b)

@@ -1,0 +1,109 @@
+"""Run profiles (smoke / quick / paper) and the one set-up call every notebook makes.
+
+* ``smoke``: CPU, seconds, tiny real samples that ship with installed packages (tests).
+* ``quick``: one GPU, minutes, real data (the published notebooks).
+* ``paper``: the papers' own settings and datasets.
+
+The profile comes from the notebook's ``profile`` parameter, else the environment
+variable ``LRLIB_PROFILE``, else ``quick``. Each notebook's settings per profile
+live here, in :data:`SETTINGS`, so the notebooks hold no magic numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["PROFILES", "SETTINGS", "Run", "resolve_profile", "seed_everything", "setup"]
+
+PROFILES = ("smoke", "quick", "paper")
+
+FACTORS = [2, 3, 4, 5, 6, 7, 8]  # area ratios 1/4 ... 1/64, FSR paper Fig. 2 and Table 1
+
+SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "01_degradation": {
+        "smoke": dict(backbones=["efficientnet_lite0"], factors=FACTORS, input_size=112,
+                      small=dict(name="samples", split="all", size=32),
+                      photos=[dict(name="samples", split="all", size=128)],
+                      tsne_points=40, tsne_factor=4, knn_k=3),
+        "quick": dict(backbones=["efficientnet_lite0"], factors=FACTORS, input_size=224,
+                      small=dict(name="cifar10", split="test", size=None),
+                      photos=[dict(name="b100", split="all", size=256),
+                              dict(name="urban100", split="all", size=256)],
+                      tsne_points=3000, tsne_factor=4, knn_k=10),
+        "paper": dict(backbones=["vgg16", "resnet101"], factors=FACTORS, input_size=224,
+                      small=dict(name="cifar10", split="test", size=None),
+                      photos=[dict(name="b100", split="all", size=256),
+                              dict(name="urban100", split="all", size=256)],
+                      tsne_points=5000, tsne_factor=4, knn_k=10),
+    },
+}
+
+
+def resolve_profile(profile: str | None = None) -> str:
+    """``profile`` if given, else ``$LRLIB_PROFILE``, else ``"quick"``; checked against :data:`PROFILES`."""
+    name = profile or os.environ.get("LRLIB_PROFILE") or "quick"
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {PROFILES} "
+                         f"(set by the notebook parameter or $LRLIB_PROFILE)")
+    return name
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Run:
+    """What a notebook needs to know about its run."""
+
+    notebook: str
+    profile: str
+    seed: int
+    device: torch.device
+    settings: dict[str, Any]
+    started: float = field(default_factory=time.perf_counter)
+
+    def __getattr__(self, key: str) -> Any:  # run.factors instead of run.settings["factors"]
+        try:
+            return self.__dict__["settings"][key]
+        except KeyError:
+            raise AttributeError(f"profile {self.profile!r} of {self.notebook} has no setting {key!r}") from None
+
+    def wall_time(self) -> float:
+        """Seconds since :func:`setup`."""
+        return time.perf_counter() - self.started
+
+    def summary(self) -> str:
+        """One line that is the same on every machine (nbval checks it): notebook, profile, seed."""
+        return f"{self.notebook}: profile={self.profile} seed={self.seed}"
+
+
+def setup(notebook: str, profile: str | None = None, seed: int = 0, device: str | None = None) -> Run:
+    """Resolve the profile, seed everything, pick the device; every notebook's first call.
+
+    Args:
+        notebook: key of :data:`SETTINGS`, e.g. ``"01_degradation"``.
+        profile: ``smoke``, ``quick``, ``paper`` or None (then ``$LRLIB_PROFILE``, else ``quick``).
+        device: None picks CUDA when available; the smoke profile always runs on the CPU.
+    """
+    if notebook not in SETTINGS:
+        raise ValueError(f"unknown notebook {notebook!r}; known: {sorted(SETTINGS)}")
+    name = resolve_profile(profile)
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() and name != "smoke" else "cpu"
+    seed_everything(seed)
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return Run(notebook, name, seed, torch.device(device), dict(SETTINGS[notebook][name]))

@@ -1,0 +1,116 @@
+"""Results files with provenance, written atomically.
+
+Each notebook writes ``results/<notebook>.json``: its key numbers beside the
+facts needed to trust them (git commit, profile, device, torch version, wall
+time, dataset, backbone). A file is replaced only through a temporary file and
+``os.replace``, so a crash never leaves half a file; an existing file written
+under another profile is kept (renamed with a timestamp) rather than lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["repo_root", "results_dir", "provenance", "write_atomic", "save_results", "load_results"]
+
+
+def repo_root() -> Path:
+    """The course repository: the folder that holds the ``lrlib`` package."""
+    return Path(__file__).resolve().parent.parent
+
+
+def results_dir() -> Path:
+    """``$LRLIB_RESULTS`` if set, else ``<repo>/results``."""
+    return Path(os.environ.get("LRLIB_RESULTS") or repo_root() / "results")
+
+
+def _git_commit() -> str:
+    if os.environ.get("LRLIB_GIT_COMMIT"):  # set where the checkout has no .git (e.g. a copy on a GPU host)
+        return os.environ["LRLIB_GIT_COMMIT"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(),
+                             capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root(),
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(profile: str, device: str | torch.device, **extra: Any) -> dict[str, Any]:
+    """Facts about the run: commit, profile, device name, library versions, date, plus ``extra``."""
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "git_commit": _git_commit(),
+        "profile": profile,
+        "device": name,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_results(notebook: str, numbers: dict[str, Any], meta: dict[str, Any],
+                 *, folder: str | Path | None = None) -> Path:
+    """Write ``<folder>/<notebook>.json`` = ``{"meta": meta, "results": numbers}`` atomically.
+
+    A previous file from the same profile is replaced (a rerun updates it); one from
+    a different profile is first renamed to ``<notebook>.<profile>.<time>.json``, so a
+    smoke run never silently overwrites the published quick numbers.
+    """
+    path = Path(folder or results_dir()) / f"{notebook}.json"
+    if path.exists():
+        try:
+            old_profile = json.loads(path.read_text())["meta"].get("profile")
+        except (ValueError, KeyError, TypeError):
+            old_profile = "unreadable"
+        if old_profile != meta.get("profile"):
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            os.replace(path, path.with_name(f"{notebook}.{old_profile}.{stamp}.json"))
+    text = json.dumps({"meta": meta, "results": numbers}, indent=2, sort_keys=False, default=_jsonable)
+    return write_atomic(path, text + "\n")
+
+
+def load_results(notebook: str, *, folder: str | Path | None = None) -> dict[str, Any]:
+    """Read ``<folder>/<notebook>.json`` back."""
+    path = Path(folder or results_dir()) / f"{notebook}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no results file {path}: run notebook {notebook} first")
+    return json.loads(path.read_text())
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.tolist()
+    if hasattr(x, "tolist"):  # numpy arrays and scalars
+        return x.tolist()
+    raise TypeError(f"cannot write {type(x).__name__} to a results file")

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from lrlib import backbones
+from lrlib.backbones import extract, features, load_backbone, preprocess
+
+
+@pytest.mark.parametrize("name,dim", [("vgg16", 4096), ("resnet18", 512), ("resnet101", 2048),
+                                      ("efficientnet_lite0", 1280)])
+def test_taps_have_the_documented_dimension(name, dim):
+    b = load_backbone(name, pretrained=False)
+    assert (b.tap, b.dim) == backbones.BACKBONES[name]
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    assert extract(b, x, size=64, progress=False).shape == (2, dim)
+
+
+def test_vgg16_fc7_is_after_relu():
+    b = load_backbone("vgg16", pretrained=False)
+    f = extract(b, torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8), size=64, progress=False)
+    assert (f >= 0).all() and (f == 0).any()
+
+
+def test_preprocess_normalises_and_degrades():
+    white = torch.full((1, 3, 16, 16), 255, dtype=torch.uint8)
+    x = preprocess(white, size=16)
+    expected = (1 - torch.tensor(backbones.IMAGENET_MEAN)) / torch.tensor(backbones.IMAGENET_STD)
+    torch.testing.assert_close(x[0, :, 0, 0], expected)
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    noise = torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8)
+    assert not torch.allclose(preprocess(noise, factor=4, size=32), preprocess(noise, size=32))
+
+
+def test_unknown_backbone():
+    with pytest.raises(ValueError, match="'alexnet'"):
+        load_backbone("alexnet")
+
+
+def test_pretrained_efficientnet_sees_a_real_photo():
+    # The offline ImageNet weights: the coffee photo should land among coffee-related classes
+    # (967 espresso, 968 cup, 504 coffee mug), and the feature must be stable under degradation at 1/4.
+    from skimage import data
+
+    b = load_backbone("efficientnet_lite0")
+    img = torch.from_numpy(np.ascontiguousarray(data.coffee())).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        logits = b.net.net(preprocess(img))
+    assert set(logits.topk(5).indices[0].tolist()) & {967, 968, 504}
+    f1, f2, f8 = (extract(b, img, factor=k, progress=False) for k in (1, 2, 8))
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(f1, f2) > cos(f1, f8)
+
+
+def test_feature_cache_is_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRLIB_CACHE", str(tmp_path))
+    b = load_backbone("efficientnet_lite0")
+    x = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    first = features(b, x, dataset="unit/test", factor=2, size=64, progress=False)
+    files = list((tmp_path / "features").glob("*.pt"))
+    assert len(files) == 1 and "unit_test" in files[0].name
+    monkeypatch.setattr(backbones, "extract", lambda *a, **k: pytest.fail("cache not used"))
+    torch.testing.assert_close(features(b, x, dataset="unit/test", factor=2, size=64, progress=False), first)

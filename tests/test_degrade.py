@@ -1,0 +1,61 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lrlib.degrade import effective_ratio, factor_of_ratio, low_resolution, ratio_label
+
+
+def test_shapes_range_and_device():
+    x = torch.rand(2, 3, 32, 32)
+    y = low_resolution(x, 4)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert 0 <= y.min() and y.max() <= 1
+    assert low_resolution(x, 4, keep_size=False).shape == (2, 3, 8, 8)
+    assert low_resolution(x, 7, keep_size=False).shape == (2, 3, 4, 4)  # 32 // 7 == 4
+
+
+def test_matches_an_independent_two_step_resize():
+    x = torch.rand(3, 3, 40, 24)
+    small = F.interpolate(x, size=(10, 6), mode="bicubic", antialias=True, align_corners=False)
+    big = F.interpolate(small, size=(40, 24), mode="bicubic", align_corners=False).clamp(0, 1)
+    torch.testing.assert_close(low_resolution(x, 4), big)
+    torch.testing.assert_close(low_resolution(x, 4, keep_size=False), small.clamp(0, 1))
+
+
+def test_factor_one_is_identity_and_information_drops_with_factor():
+    x = torch.rand(4, 3, 64, 64)
+    torch.testing.assert_close(low_resolution(x, 1), x)
+    errors = [float((low_resolution(x, f) - x).abs().mean()) for f in (2, 4, 8)]
+    assert errors == sorted(errors) and errors[0] > 0
+
+
+def test_constant_image_is_unchanged():
+    x = torch.full((1, 3, 16, 16), 0.3)
+    torch.testing.assert_close(low_resolution(x, 4), x)
+
+
+@pytest.mark.parametrize("factor", [0, -2, 2.0, "4", True])
+def test_bad_factor(factor):
+    with pytest.raises(ValueError, match=repr(factor) if not isinstance(factor, int) or isinstance(factor, bool) else str(factor)):
+        low_resolution(torch.rand(1, 3, 8, 8), factor)
+
+
+def test_bad_images():
+    with pytest.raises(ValueError, match=r"\(3, 8, 8\)"):
+        low_resolution(torch.rand(3, 8, 8), 2)
+    with pytest.raises(ValueError, match="uint8"):
+        low_resolution(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), 2)
+    with pytest.raises(ValueError, match="smaller than the factor 9"):
+        low_resolution(torch.rand(1, 3, 8, 8), 9)
+    with pytest.raises(ValueError, match="ndarray"):
+        low_resolution(torch.rand(1, 3, 8, 8).numpy(), 2)
+
+
+def test_ratio_vocabulary():
+    assert factor_of_ratio("1/16") == 4 and factor_of_ratio(1 / 49) == 7
+    assert ratio_label(8) == "1/64"
+    assert effective_ratio(32, 7) == effective_ratio(32, 8) == 1 / 64
+    with pytest.raises(ValueError, match="1/10"):
+        factor_of_ratio("1/10")
+    with pytest.raises(ValueError):
+        factor_of_ratio("half")

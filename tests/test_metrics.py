@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio
+from sklearn.metrics import average_precision_score
+
+from lrlib import metrics
+
+
+def _rows(n=50, d=16, seed=0):
+    g = np.random.default_rng(seed)
+    return g.normal(size=(n, d)), g.normal(size=(n, d))
+
+
+def test_distance_stats_against_a_loop():
+    a, b = _rows()
+    dists = []
+    for x, y in zip(a, b):  # brute force, one pair at a time
+        dists.append(np.linalg.norm(x / np.linalg.norm(x) - y / np.linalg.norm(y)))
+    mean, var = metrics.distance_stats(a, b)
+    assert mean == pytest.approx(np.mean(dists), abs=1e-12)
+    assert var == pytest.approx(np.var(dists), abs=1e-12)  # population variance
+    t_mean, _ = metrics.distance_stats(torch.tensor(a).float(), torch.tensor(b).float())
+    assert t_mean == pytest.approx(mean, abs=1e-5)
+
+
+def test_distance_stats_scale_invariant_and_zero_for_same():
+    a, _ = _rows()
+    assert metrics.distance_stats(a, 3 * a) == pytest.approx((0.0, 0.0), abs=1e-12)
+    with pytest.raises(ValueError, match=r"\(50, 16\) and \(49, 16\)"):
+        metrics.distance_stats(a, a[:49])
+
+
+def test_average_precision_against_sklearn():
+    g = np.random.default_rng(1)
+    for _ in range(20):
+        scores, labels = g.random(40), g.random(40) < 0.3
+        labels[0] = True
+        assert metrics.average_precision(scores, labels) == pytest.approx(average_precision_score(labels, scores))
+
+
+def test_voc07_against_a_hand_computation():
+    # ranking: rel, not, rel  -> precision at recall 0.5 is 1, at recall 1 is 2/3
+    ap = metrics.average_precision([0.9, 0.8, 0.7], [1, 0, 1], voc07=True)
+    expected = (6 * 1.0 + 5 * (2 / 3)) / 11  # t = 0..0.5 -> 1, t = 0.6..1 -> 2/3
+    assert ap == pytest.approx(expected)
+    with pytest.raises(ValueError, match="no relevant"):
+        metrics.average_precision([0.1, 0.2], [0, 0])
+
+
+def test_retrieval_map_against_sklearn_per_query():
+    g = np.random.default_rng(2)
+    q, db = g.normal(size=(7, 5)), g.normal(size=(30, 5))
+    rel = g.random((7, 30)) < 0.2
+    rel[3] = False  # a query with no relevant item is skipped
+    dist = np.linalg.norm(q[:, None] - db[None], axis=2)
+    aps = [average_precision_score(rel[i], -dist[i]) for i in range(7) if rel[i].any()]
+    assert metrics.retrieval_map(q, db, rel) == pytest.approx(np.mean(aps))
+    with pytest.raises(ValueError, match=r"\(7, 30\)"):
+        metrics.retrieval_map(q, db, rel[:, :5])
+
+
+def test_psnr_against_skimage():
+    g = np.random.default_rng(3)
+    a, b = g.random((16, 16, 3)), g.random((16, 16, 3))
+    assert metrics.psnr(a, b) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=1.0))
+    assert metrics.psnr(a * 255, b * 255, data_range=255) == pytest.approx(metrics.psnr(a, b))
+    assert metrics.psnr(a, a) == float("inf")
+
+
+def test_class_distances_against_a_loop():
+    g = np.random.default_rng(4)
+    f, y = g.normal(size=(12, 4)), np.repeat(np.arange(3), 4)
+    n = f / np.linalg.norm(f, axis=1, keepdims=True)
+    same = [np.linalg.norm(n[i] - n[j]) for i in range(12) for j in range(12) if i != j and y[i] == y[j]]
+    diff = [np.linalg.norm(n[i] - n[j]) for i in range(12) for j in range(12) if y[i] != y[j]]
+    s, d = metrics.class_distances(f, y, max_pairs=200_000)
+    assert s == pytest.approx(np.mean(same), rel=0.02) and d == pytest.approx(np.mean(diff), rel=0.02)
+
+
+def test_knn_accuracy_against_sklearn():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    g = np.random.default_rng(5)
+    centres = g.normal(size=(3, 8)) * 3
+    y = np.repeat(np.arange(3), 40)
+    x = centres[y] + g.normal(size=(120, 8))
+    tr, te = np.arange(0, 120, 2), np.arange(1, 120, 2)
+    ref = KNeighborsClassifier(5, metric="cosine").fit(x[tr], y[tr]).score(x[te], y[te])
+    assert metrics.knn_accuracy(x[tr], y[tr], x[te], y[te], k=5) == pytest.approx(ref, abs=0.02)
+    with pytest.raises(ValueError, match="k must"):
+        metrics.knn_accuracy(x[tr], y[tr], x[te], y[te], k=0)
