@@ -3,7 +3,8 @@
     python benchmarks/extract_speed.py --backbones efficientnet_lite0 vgg16 --out bench.json
 
 * lrlib: the uint8 images already on the GPU, degraded and resized there, bf16 autocast,
-  channels-last (``lrlib.backbones.extract``); optionally ``torch.compile``.
+  channels-last (``lrlib.backbones.extract``), eager and with ``torch.compile`` (compilation
+  happens in the warm-up and is reported apart).
 * plain: a ``Dataset`` that resizes each image with PIL to 224x224 and normalises it,
   a ``DataLoader`` with 8 workers, an fp32 model.
 
@@ -79,16 +80,24 @@ def main() -> None:
             backbone = load_backbone(name, device="cuda", pretrained=False)
         extract(backbone, gpu_images[: args.batch], progress=False)  # warm-up (cudnn autotuning)
         t_fast, f_fast = timed(lambda: extract(backbone, gpu_images, batch_size=args.batch, progress=False))
-        net = backbone.net.to(memory_format=torch.contiguous_format)
+        eager_net = backbone.net
+        backbone.net = torch.compile(eager_net)
+        t_compile, _ = timed(lambda: extract(backbone, gpu_images[: args.batch], progress=False))
+        t_comp, f_comp = timed(lambda: extract(backbone, gpu_images, batch_size=args.batch, progress=False))
+        net = eager_net.to(memory_format=torch.contiguous_format)
         plain_loop(net, cpu_images[: args.batch], args.batch, args.workers)  # warm-up (workers, cudnn)
         t_plain, f_plain = timed(lambda: plain_loop(net, cpu_images, args.batch, args.workers))
         cos = torch.nn.functional.cosine_similarity(f_fast, f_plain).mean().item()
         n = len(cpu_images)
+        cos_comp = torch.nn.functional.cosine_similarity(f_comp, f_fast).mean().item()
         rows.append({"backbone": name, "pretrained": backbone.pretrained, "images": n,
-                     "lrlib_img_per_s": n / t_fast, "plain_img_per_s": n / t_plain,
-                     "speedup": t_plain / t_fast, "feature_cosine_lrlib_vs_plain": cos})
-        print(f"{name:>20}: lrlib {n / t_fast:9.0f} img/s | plain {n / t_plain:8.0f} img/s | "
-              f"x{t_plain / t_fast:.1f} | features agree: cosine {cos:.4f}")
+                     "lrlib_img_per_s": n / t_fast, "lrlib_compiled_img_per_s": n / t_comp,
+                     "compile_s": t_compile, "plain_img_per_s": n / t_plain,
+                     "speedup": t_plain / t_fast, "speedup_compiled": t_plain / t_comp,
+                     "feature_cosine_lrlib_vs_plain": cos, "feature_cosine_compiled_vs_eager": cos_comp})
+        print(f"{name:>20}: lrlib {n / t_fast:7.0f} img/s (x{t_plain / t_fast:.1f}) | compiled {n / t_comp:7.0f} "
+              f"img/s (x{t_plain / t_comp:.1f}, compile {t_compile:.0f} s) | plain {n / t_plain:6.0f} img/s | "
+              f"cosine vs plain {cos:.4f}")
     if args.out:
         meta = provenance("benchmark", "cuda", dataset=f"{args.dataset}/test", batch=args.batch,
                           workers=args.workers)

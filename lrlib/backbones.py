@@ -105,12 +105,15 @@ def _torchvision(name: str, pretrained: bool) -> nn.Module:
     return net
 
 
-def load_backbone(name: str, *, device: str | torch.device = "cpu", pretrained: bool = True) -> Backbone:
+def load_backbone(name: str, *, device: str | torch.device = "cpu", pretrained: bool = True,
+                  compile: bool = False) -> Backbone:
     """Build a frozen backbone in eval mode on ``device``.
 
     Args:
         name: one of :data:`BACKBONES`.
         pretrained: load ImageNet weights (False gives random weights, for tests).
+        compile: wrap the network in ``torch.compile`` (about 10 s once per process; on an H100 it
+            doubles EfficientNet-Lite0's throughput, worth it for large sets).
 
     Raises:
         ValueError: for an unknown name. RuntimeError: torchvision weights unavailable offline.
@@ -119,6 +122,8 @@ def load_backbone(name: str, *, device: str | torch.device = "cpu", pretrained: 
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     net = _efficientnet_lite0(pretrained) if name == "efficientnet_lite0" else _torchvision(name, pretrained)
     net = net.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    if compile:
+        net = torch.compile(net)
     tap, dim = BACKBONES[name]
     return Backbone(name, tap, dim, net, pretrained)
 
@@ -132,12 +137,15 @@ def preprocess(images: torch.Tensor, *, factor: int = 1, size: int = 224) -> tor
     x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
     if factor != 1:
         x = low_resolution(x, factor)
-    if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False,
-                          antialias=x.shape[-1] > size).clamp_(0, 1)
     mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+    # Normalise the small image first: resizing is linear with weights summing to 1, so this equals
+    # normalising after the resize, but the large tensor is then written once (already channels-last).
+    x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=x.shape[-1] > size)
+        x = torch.clamp(x, (0 - mean) / std, (1 - mean) / std)  # bicubic overshoot: keep pixels in [0, 1]
+    return x
 
 
 @torch.inference_mode()
@@ -155,13 +163,17 @@ def extract(backbone: Backbone, images: torch.Tensor, *, factor: int = 1, size: 
     """
     device = backbone.device
     use_amp = device.type == "cuda"
+    batch_size = max(1, min(batch_size, len(images)))
     out = torch.empty(len(images), backbone.dim, device=device)
     bar = tqdm(range(0, len(images), batch_size), desc=desc or f"{backbone.name} x{factor}",
                disable=not progress, leave=False)
     for start in bar:
         x = preprocess(images[start:start + batch_size].to(device, non_blocking=True), factor=factor, size=size)
+        n = len(x)
+        if n < batch_size:  # pad the last batch: one input shape, so a compiled network never recompiles
+            x = torch.cat([x, x.new_zeros(batch_size - n, *x.shape[1:])]).contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            out[start:start + batch_size] = backbone.net(x).float()
+            out[start:start + n] = backbone.net(x)[:n].float()
     return out
 
 

@@ -1,51 +1,95 @@
 """One registry of data sets: names -> files, checksums, downloads, offline messages, tensors.
 
-Every loader returns an :class:`ImageSet` of uint8 images (N, 3, H, W) with int64 labels,
-on the device you ask for. Files live under :func:`data_root` (``$LRLIB_DATA``, else the
-repository's ``data/``). :func:`fetch` downloads a data set where its source allows and checks
-its MD5; when that cannot happen (offline), :class:`DatasetMissing` says which files to put where.
-Decoded images are cached as uint8 arrays in ``<data>/cache/`` so decoding happens once.
+Every data set the course uses has one entry in a registry (:func:`datasets`), and one call
+turns it into tensors::
+
+    from lrlib import data
+    cifar = data.load("cifar10", "test", limit=1000)   # ImageSet: images (N, 3, 32, 32) uint8
+    photos = data.load("b100", size=256)                # 256 x 256 centre crops of every photo
+
+Whatever the source (pickles, JPEG folders, idx files, photos), :func:`load` returns an
+:class:`ImageSet` of ``uint8`` images shaped ``(N, 3, H, W)`` with ``int64`` labels, on the device
+you ask for. Grey images are repeated into three channels, so every later step sees RGB.
+
+Where the files live
+    Under :func:`data_root`: ``$LRLIB_DATA`` if set, else the repository's ``data/`` folder
+    (every function also takes ``root=`` to look elsewhere). Each entry names its own sub-folder.
+
+How the files get there
+    :func:`fetch` downloads a data set where its source allows, checks the file's MD5 against
+    the registry and unpacks it. Files already in place whose MD5 matches are reused, never
+    downloaded again. Offline, or for sets with no download, :class:`DatasetMissing` says which
+    files to put where. :func:`load` never downloads: it raises :class:`DatasetMissing` instead.
+
+The entries
+    ``cifar10``          CIFAR-10, train/test, 10 classes (pickled batches or a JPEG copy).
+    ``fashion-mnist``    Fashion-MNIST, train/test, 10 classes, padded to 32 x 32 and made RGB.
+    ``images``           any folder of photos: ``load("images", split="path/to/folder", size=S)``.
+    ``b100``, ``urban100``, ``set5``, ``set14``, ``t91``: photo folders under ``<root>/sr/``.
+    ``samples``          photos that ship inside scikit-image and scikit-learn (no files needed).
+
+Decoding 60,000 JPEGs takes a while, so decoded pixels are cached as uint8 arrays in
+``<root>/cache/`` (delete that folder to decode again).
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
-import io
+import http.client
 import os
 import pickle
+import shutil
+import struct
 import tarfile
+import tempfile
 import urllib.error
 import urllib.request
+import warnings
+import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image
+import torch.nn.functional as F
+from PIL import Image, ImageOps
 from tqdm import tqdm
 
-__all__ = ["DatasetMissing", "ImageSet", "Entry", "data_root", "datasets", "status", "fetch", "load",
-           "concat", "md5sum"]
+__all__ = ["DatasetMissing", "ImageSet", "Download", "Entry", "data_root", "datasets", "status", "fetch",
+           "load", "concat", "md5sum", "CIFAR10_CLASSES", "FASHION_CLASSES"]
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff"}
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                   "Bag", "Ankle boot"]
+
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+# Where Debian's package `dataset-fashion-mnist` puts the idx files (searched after <root>/fashion-mnist/).
+FASHION_SYSTEM_DIRS = [Path("/usr/share/datasets/fashion-mnist")]
+
+# Colour photos bundled inside scikit-image (no download needed), in this order; then scikit-learn's two.
+SKIMAGE_PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina",
+                  "immunohistochemistry", "motorcycle"]
 
 
 class DatasetMissing(FileNotFoundError):
     """A data set's files are not where they should be; the message says what to put where."""
 
 
-@dataclass
+@dataclass(repr=False)
 class ImageSet:
-    """A labelled batch of images.
+    """A batch of images with their labels.
 
     Attributes:
-        images: (N, 3, H, W) uint8.
-        labels: (N,) int64 class indices (photo folders: each image's own index).
-        classes: class names (photo folders: file stems).
-        name: e.g. ``"cifar10/test"``.
+        images: (N, 3, H, W) uint8, on the requested device.
+        labels: (N,) int64 class indices (photo folders: each image's own index 0..N-1).
+        classes: class names, ``classes[labels[i]]`` names image i (photo folders: file stems).
+        name: e.g. ``"cifar10/test"``; ``[:limit]`` and ``@size`` are appended when used.
     """
 
     images: torch.Tensor
@@ -56,9 +100,15 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __repr__(self) -> str:  # the default would print every pixel
+        return (f"ImageSet({self.name!r}, images={tuple(self.images.shape)} {self.images.dtype} "
+                f"on {self.images.device}, {len(self.classes)} classes)")
+
 
 @dataclass
 class Download:
+    """One file to download: saved as ``<root>/<entry.folder>/<filename>`` once its MD5 matches."""
+
     url: str
     md5: str
     filename: str
@@ -66,356 +116,704 @@ class Download:
 
 @dataclass
 class Entry:
-    """One data set: where it lands, how to get it, how to read it."""
+    """One data set of the registry.
+
+    Attributes:
+        name: the registry key, e.g. ``"cifar10"``.
+        description: one line for ``lrlib data list``.
+        kind: ``"labelled"`` (train/test splits, fixed classes), ``"photos"`` (a named folder of
+            photos), ``"folder"`` (any folder, given as the split) or ``"samples"`` (ships with packages).
+        folder: where its files live, below the data root ("" when it has none).
+        splits: the accepted ``split`` values.
+        classes: class names of labelled sets (None otherwise).
+        downloads: the files :func:`fetch` may download, with their MD5s (empty: no download).
+        manual: how to get the files by hand; ``{root}`` stands for the data root.
+    """
 
     name: str
     description: str
-    folder: str                      # below data_root()
+    kind: str
+    folder: str
     splits: tuple[str, ...]
-    manual: str                      # what to place where, when it cannot be downloaded
+    manual: str
+    classes: list[str] | None = None
     downloads: list[Download] = field(default_factory=list)
-    reader: Callable[..., ImageSet] | None = None
+
+    def instructions(self, root: Path) -> str:
+        """The manual instructions with the actual data root filled in."""
+        return self.manual.format(root=root)
 
 
-def data_root() -> Path:
-    """``$LRLIB_DATA`` if set, else ``<repository>/data``."""
-    env = os.environ.get("LRLIB_DATA")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
+# --- the registry ----------------------------------------------------------------------------------
 
-
-def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
-    """MD5 hex digest of a file, read in chunks."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-# --- readers ---------------------------------------------------------------------------------
-
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                   "Bag", "Ankle boot"]
-
-
-def _decode(paths: list[Path], size: int | None = None) -> np.ndarray:
-    """Decode image files into one (N, H, W, 3) uint8 array, in parallel threads (PIL frees the GIL)."""
-    def one(p: Path) -> np.ndarray:
-        with Image.open(p) as im:
-            im = im.convert("RGB")
-            if size is not None:
-                im = _square(im, size)
-            return np.asarray(im)
-    with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
-        arrays = list(tqdm(pool.map(one, paths, chunksize=64), total=len(paths), desc="decoding",
-                           leave=False, unit="img"))
-    return np.stack(arrays)
-
-
-def _square(im: Image.Image, size: int) -> Image.Image:
-    """Resize so the shorter side is ``size`` (bicubic), then centre-crop ``size`` x ``size``."""
-    w, h = im.size
-    scale = size / min(w, h)
-    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
-    w, h = im.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return im.crop((left, top, left + size, top + size))
-
-
-def _cached(key: str, make: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels) from ``<data>/cache/<key>.npz``, made once by ``make`` and written atomically."""
-    from .results import write_atomic
-
-    path = data_root() / "cache" / f"{key}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return z["images"], z["labels"]
-    images, labels = make()
-    buffer = io.BytesIO()
-    np.savez(buffer, images=images, labels=labels)
-    write_atomic(path, buffer.getvalue())
-    return images, labels
-
-
-def _safe_extract(archive: Path, target: Path) -> None:
-    """Unpack a tar archive, refusing members that would land outside ``target``."""
-    target = target.resolve()
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            dest = (target / member.name).resolve()
-            if member.issym() or member.islnk() or not str(dest).startswith(str(target) + os.sep):
-                raise ValueError(f"refusing to unpack {archive.name}: member {member.name!r} "
-                                 f"would land outside {target} (or is a link)")
-        tar.extractall(target)
-
-
-def _read_cifar10(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
-    folder = root / "cifar10"
-    pickles = folder / "cifar-10-batches-py"
-    if pickles.is_dir():
-        names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-        images, labels = [], []
-        for name in names:
-            with open(pickles / name, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
-            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
-        return np.concatenate(images), np.concatenate(labels)
-    jpeg = folder / "cifar10-jpeg"
-    if not (jpeg / split).is_dir():
-        for archive in (root / "cifar10-jpeg.tar.gz", folder / "cifar10-jpeg.tar.gz"):
-            if archive.exists():
-                folder.mkdir(parents=True, exist_ok=True)
-                _safe_extract(archive, folder)
-                break
-    if not (jpeg / split).is_dir():
-        raise DatasetMissing(datasets()["cifar10"].manual.format(root=root, split=split))
-
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        paths, labels = [], []
-        for c, name in enumerate(CIFAR10_CLASSES):
-            files = sorted(p for p in (jpeg / split / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            paths += files
-            labels += [c] * len(files)
-        return _decode(paths), np.asarray(labels, dtype=np.int64)
-    return _cached(f"cifar10-jpeg-{split}", make)
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an idx file of unsigned bytes (bad magic number {raw[:4]!r})")
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path} is truncated: header says {shape}, found {body.size} bytes")
-    return body.reshape(shape)
-
-
-def _read_fashion(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
-    prefix = "train" if split == "train" else "t10k"
-    for folder in (root / "fashion-mnist", Path("/usr/share/datasets/fashion-mnist")):
-        found = {}
-        for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
-            found[kind] = next((p for p in (folder / f"{prefix}-{kind}", folder / f"{prefix}-{kind}.gz")
-                                if p.exists()), None)
-        if all(found.values()):
-            images = _read_idx(found["images-idx3-ubyte"])
-            padded = np.pad(images, ((0, 0), (2, 2), (2, 2)))  # 28x28 -> 32x32, zeros
-            return np.repeat(padded[..., None], 3, axis=3), _read_idx(found["labels-idx1-ubyte"]).astype(np.int64)
-    raise DatasetMissing(datasets()["fashion-mnist"].manual.format(root=root, split=split))
-
-
-def _read_folder(folder: Path, size: int | None, what: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    if size is None:
-        raise ValueError(f"{what}: photos differ in size; pass size=S to get S x S centre crops")
-    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
-    if not files:
-        raise DatasetMissing(f"{what}: no photos (.png, .jpg, ...) in {folder}. Put the image files there "
-                             f"(the course's offline copies live in ../shared/data/sr/).")
-    return _decode(files, size), np.arange(len(files), dtype=np.int64), [p.stem for p in files]
-
-
-def _read_samples(size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Photos shipped with scikit-image and scikit-learn; four crops each, labelled by photo."""
-    from skimage import data as skdata
-    from sklearn.datasets import load_sample_images
-
-    photos = {name: getattr(skdata, name)() for name in ("astronaut", "coffee", "chelsea", "rocket")}
-    sk = load_sample_images()
-    photos.update({Path(f).stem: img for f, img in zip(sk.filenames, sk.images)})
-    images, labels = [], []
-    for c, (name, array) in enumerate(photos.items()):
-        im = Image.fromarray(np.ascontiguousarray(array)).convert("RGB")
-        side = min(im.size)
-        im = _square(im, side)  # centre square at full resolution
-        half = side // 2
-        for left, top in ((0, 0), (half, 0), (0, half), (half, half)):
-            images.append(np.asarray(im.crop((left, top, left + half, top + half)).resize((size, size), Image.BICUBIC)))
-            labels.append(c)
-    return np.stack(images), np.asarray(labels, dtype=np.int64), list(photos)
-
-
-# --- the registry ----------------------------------------------------------------------------
-
-def datasets() -> dict[str, Entry]:
-    """The registry: name -> :class:`Entry`."""
-    cifar_url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+def _build_registry() -> dict[str, Entry]:
     fmnist = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-    photo_sets = {"b100": ("sr/b100", "BSD100 photos (480x320)"),
-                  "urban100": ("sr/urban100-subset", "Urban100 subset: buildings, about 1024 px"),
-                  "set5": ("sr/set5", "Set5 SR benchmark"), "set14": ("sr/set14", "Set14 SR benchmark"),
-                  "t91": ("sr/t91", "T91, SRCNN's training photos")}
     entries = [
-        Entry("cifar10", "CIFAR-10, 60,000 32x32 images, 10 classes", "cifar10", ("train", "test"),
-              manual=("CIFAR-10 ({split}) not found. Either run `lrlib data fetch cifar10` (online), or put "
-                      "torchvision's pickles in {root}/cifar10/cifar-10-batches-py/, or a class-per-folder copy "
-                      "in {root}/cifar10/cifar10-jpeg/{{train,test}}/<class>/*.jpg, or the archive "
-                      "cifar10-jpeg.tar.gz in {root}/ (course machines: ../shared/data/cifar10-jpeg.tar.gz)."),
-              downloads=[Download(cifar_url, "c58f30108f718f92721af3b95e74349a", "cifar-10-python.tar.gz")]),
-        Entry("fashion-mnist", "Fashion-MNIST, 70,000 28x28 grey images (padded to 32x32 RGB)", "fashion-mnist",
-              ("train", "test"),
-              manual=("Fashion-MNIST ({split}) not found. Run `lrlib data fetch fashion-mnist` (online), or "
-                      "`apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist/), or "
-                      "put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
-                      "and t10k-labels-idx1-ubyte.gz in {root}/fashion-mnist/."),
+        Entry("cifar10", "CIFAR-10: 50,000 train + 10,000 test images, 32x32, 10 classes", "labelled",
+              "cifar10", ("train", "test"), classes=CIFAR10_CLASSES,
+              downloads=[Download("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                                  "c58f30108f718f92721af3b95e74349a", "cifar-10-python.tar.gz")],
+              manual=("Run `lrlib data fetch cifar10` (online: downloads and unpacks it), or place by hand "
+                      "ONE of:\n"
+                      "  - torchvision's pickles data_batch_1 ... data_batch_5, test_batch, batches.meta in\n"
+                      "    {root}/cifar10/cifar-10-batches-py/ (unpack cifar-10-python.tar.gz from\n"
+                      "    https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz, "
+                      "MD5 c58f30108f718f92721af3b95e74349a, into {root}/cifar10/);\n"
+                      "  - a class-per-folder copy {root}/cifar10/cifar10-jpeg/{{train,test}}/<class>/*.jpg;\n"
+                      "  - its archive cifar10-jpeg.tar.gz in {root}/ or {root}/cifar10/ (unpacked on first use;\n"
+                      "    the course's offline copy is ../shared/data/cifar10-jpeg.tar.gz).")),
+        Entry("fashion-mnist", "Fashion-MNIST: 60,000 train + 10,000 test, 28x28 grey (given as 32x32 RGB)",
+              "labelled", "fashion-mnist", ("train", "test"), classes=FASHION_CLASSES,
               downloads=[Download(fmnist + f, md5, f) for f, md5 in [
                   ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
                   ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
                   ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-                  ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")]]),
-        Entry("images", "any folder of photos: load('images', split=<folder>, size=S)", "", ("<folder>",),
-              manual="give the folder as the split"),
-        Entry("samples", "photos that ship with scikit-image and scikit-learn (smoke profile)", "", ("all",),
-              manual="installed with scikit-image and scikit-learn"),
+                  ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")]],
+              manual=("Run `lrlib data fetch fashion-mnist` (online), or `apt-get install dataset-fashion-mnist`\n"
+                      "(files in /usr/share/datasets/fashion-mnist/), or place train-images-idx3-ubyte.gz,\n"
+                      "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz\n"
+                      "(gzipped or not) in {root}/fashion-mnist/ (from " + fmnist + ").")),
+        Entry("images", "any folder of photos: load('images', split='<folder>', size=S)", "folder", "",
+              ("<folder>",), manual="Pass an existing folder of .png/.jpg/.jpeg/.bmp photos as the split."),
+        Entry("samples", "photos shipped inside scikit-image and scikit-learn, 4 crops each (smoke runs)",
+              "samples", "", ("all",), manual="Install scikit-image and scikit-learn."),
     ]
-    entries += [Entry(name, desc, folder, ("all",),
-                      manual=f"copy the photos into {{root}}/{folder}/ (course machines: ../shared/data/{folder}/)")
-                for name, (folder, desc) in photo_sets.items()]
-    return {e.name: e for e in entries}
+    photo_sets = [("b100", "sr/b100", "BSD100 (B100): 100 photos, 480x320"),
+                  ("urban100", "sr/urban100-subset", "Urban100 subset: 20 building photos, about 1024 px"),
+                  ("set5", "sr/set5", "Set5: 5 photos, super-resolution benchmark"),
+                  ("set14", "sr/set14", "Set14: 14 photos, super-resolution benchmark"),
+                  ("t91", "sr/t91", "T91: 91 small photos, SRCNN's training set")]
+    for name, folder, description in photo_sets:
+        entries.append(Entry(
+            name, description, "photos", folder, ("all",),
+            manual=(f"There is no download for {name}: copy its photos (.png/.jpg/.jpeg/.bmp) into "
+                    f"{{root}}/{folder}/.\nThe course's offline copy lives in ../shared/data/{folder}/ "
+                    f"(e.g. `mkdir -p {{root}}/sr && ln -s $PWD/../shared/data/{folder} {{root}}/{folder}`).")))
+    return {entry.name: entry for entry in entries}
+
+
+_REGISTRY = _build_registry()
+
+
+def datasets() -> dict[str, Entry]:
+    """The registry: name -> :class:`Entry` (a new dict; the entries themselves are shared)."""
+    return dict(_REGISTRY)
 
 
 def _entry(name: str) -> Entry:
-    registry = datasets()
-    if name not in registry:
-        raise ValueError(f"unknown data set {name!r}; known: {sorted(registry)}")
-    return registry[name]
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
 
 
-def status(name: str) -> str:
-    """``"ready"``, ``"missing"`` or ``"ships with packages"``, for ``lrlib data list``."""
-    entry, root = _entry(name), data_root()
-    if name in ("samples", "images"):
-        return "ships with packages" if name == "samples" else "any folder"
-    try:
-        if name == "cifar10":
-            ok = (root / "cifar10" / "cifar-10-batches-py").is_dir() or (root / "cifar10" / "cifar10-jpeg").is_dir() \
-                or (root / "cifar10-jpeg.tar.gz").exists() or (root / "cifar10" / "cifar10-jpeg.tar.gz").exists()
-        elif name == "fashion-mnist":
-            _read_fashion("test", root)
-            ok = True
-        else:
-            ok = any(p.suffix.lower() in IMAGE_SUFFIXES for p in (root / entry.folder).glob("*"))
-    except DatasetMissing:
-        ok = False
-    return "ready" if ok else "missing"
+def data_root() -> Path:
+    """``$LRLIB_DATA`` if set, else ``<repository>/data`` (the repository holds the ``lrlib`` package)."""
+    env = os.environ.get("LRLIB_DATA")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data"
 
 
-def _download(d: Download, target: Path, progress: bool) -> None:
-    """Download ``d`` to ``target`` through a temporary file; keep it only if the MD5 matches."""
-    tmp = target.with_name(f".{target.name}.part")
-    try:
-        with urllib.request.urlopen(d.url, timeout=30) as response, open(tmp, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=d.filename, disable=not progress) as bar:
-                while block := response.read(1 << 20):
-                    out.write(block)
-                    bar.update(len(block))
-        got = md5sum(tmp)
-        if got != d.md5:
-            raise ValueError(f"checksum mismatch for {d.filename} from {d.url}: MD5 {got}, expected {d.md5}; "
-                             f"the file was discarded")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _root(root: str | Path | None) -> Path:
+    return Path(root).expanduser() if root is not None else data_root()
 
+
+def md5sum(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """MD5 hex digest of a file, read in chunks of ``chunk_size`` bytes (large files never sit in memory)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+def status(name: str, *, root: Path | None = None) -> str:
+    """``"ready"``, ``"missing"`` or ``"ships with packages"``: a quick look, nothing is read or decoded.
+
+    Used by ``lrlib data list``. ``images`` (any folder you name) counts as ready.
+    """
+    entry, root = _entry(name), _root(root)
+    if entry.kind == "samples":
+        return "ships with packages"
+    if entry.kind == "folder":
+        return "ready"
+    if entry.kind == "photos":
+        return "ready" if _photo_files(root / entry.folder) else "missing"
+    if name == "cifar10":
+        ready = all(_cifar_pickles(root, split) or _cifar_jpeg_tree(root, split) or _cifar_jpeg_cache(root, split)
+                    for split in entry.splits) or _cifar_jpeg_archive(root) is not None
+    else:
+        ready = all(_fashion_files(root, split) for split in entry.splits)
+    return "ready" if ready else "missing"
+
+
+# --- fetch: download, verify, unpack ---------------------------------------------------------------
 
 def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path:
-    """Make a data set ready: download (when online and the source allows), check MD5s, unpack.
+    """Make a data set ready on disk: download (where the source allows), check MD5, unpack.
 
-    Verified files already in place are reused, never downloaded again.
+    Files already in place are reused: a downloaded file whose MD5 matches is never downloaded
+    again, and a usable copy placed by hand (e.g. the CIFAR-10 JPEG archive) means no download.
+
+    Args:
+        name: a registry name (see :func:`datasets`).
+        root: the data root (default :func:`data_root`).
+        progress: show a progress bar while downloading.
 
     Returns:
         The data set's folder.
 
     Raises:
-        DatasetMissing: the files cannot be downloaded (offline); the message says what to put where.
-        ValueError: unknown name, or a downloaded file failed its checksum.
+        ValueError: unknown name, ``images`` (nothing to fetch), or a download whose MD5 is wrong
+            (the file is deleted).
+        DatasetMissing: it cannot be downloaded (offline, unreachable, or no download exists);
+            the message says which files to put where.
     """
-    entry, root = _entry(name), Path(root or data_root())
-    folder = root / entry.folder
-    if not entry.downloads:
-        if name == "samples" or status(name) == "ready":
+    entry, root = _entry(name), _root(root)
+    if entry.kind == "samples":
+        import skimage.data
+        return Path(skimage.data.__file__).parent
+    if entry.kind == "folder":
+        raise ValueError("'images' reads any folder you name (load('images', split=FOLDER, size=S)); "
+                         "there is nothing to fetch")
+    if entry.kind == "photos":
+        folder = root / entry.folder
+        if _photo_files(folder):
             return folder
-        raise DatasetMissing(f"{name} cannot be downloaded by lrlib: " + entry.manual.format(root=root, split="all"))
-    folder.mkdir(parents=True, exist_ok=True)
-    for d in entry.downloads:
-        target = folder / d.filename
-        if target.exists() and md5sum(target) == d.md5:
-            continue
-        try:
-            _download(d, target, progress)
-        except (urllib.error.URLError, OSError) as err:
-            raise DatasetMissing(f"could not download {d.url} ({err}) to {target} (MD5 {d.md5}). "
-                                 + entry.manual.format(root=root, split="all")) from None
-        if d.filename.endswith((".tar.gz", ".tgz", ".tar")):
-            _safe_extract(target, folder)
+        raise DatasetMissing(f"{name}: no photos in {folder}.\n{entry.instructions(root)}")
+    if name == "cifar10":
+        return _fetch_cifar10(entry, root, progress)
+    return _fetch_fashion(entry, root, progress)
+
+
+def _fetch_cifar10(entry: Entry, root: Path, progress: bool) -> Path:
+    folder = root / entry.folder
+    if all(_cifar_pickles(root, split) for split in entry.splits):
+        return folder
+    # An offline JPEG copy placed by hand counts as ready (it is lossy: see the course's data README).
+    if all(_cifar_jpeg_tree(root, split) for split in entry.splits):
+        return folder
+    archive = _cifar_jpeg_archive(root)
+    if archive is not None:
+        _safe_extract(archive, folder)
+        return folder
+    download = entry.downloads[0]
+    target = _ensure_download(download, folder / download.filename, entry, root, progress)
+    _safe_extract(target, folder)
+    if not all(_cifar_pickles(root, split) for split in entry.splits):
+        raise DatasetMissing(f"{target} was unpacked but {folder / 'cifar-10-batches-py'} is still incomplete.\n"
+                             f"{entry.instructions(root)}")
     return folder
 
 
-def load(name: str, split: str = "test", *, size: int | None = None, limit: int | None = None,
+def _fetch_fashion(entry: Entry, root: Path, progress: bool) -> Path:
+    for folder in FASHION_SYSTEM_DIRS:  # e.g. Debian's package: nothing to download
+        if all(_fashion_files(root, split, dirs=[folder]) for split in entry.splits):
+            return folder
+    folder = root / entry.folder
+    for download in entry.downloads:
+        target = folder / download.filename
+        unpacked = folder / download.filename.removesuffix(".gz")
+        if unpacked.exists() and not target.exists():
+            continue  # an un-gzipped copy placed by hand
+        _ensure_download(download, target, entry, root, progress)
+    return folder
+
+
+def _ensure_download(download: Download, target: Path, entry: Entry, root: Path, progress: bool) -> Path:
+    """``target`` with the right MD5: reused when already there, else downloaded (and verified)."""
+    if target.exists() and md5sum(target) == download.md5:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _download(download, target, entry, root, progress)
+    return target
+
+
+def _download(download: Download, target: Path, entry: Entry, root: Path, progress: bool) -> None:
+    """Download to a temporary file next to ``target``, check its MD5, then move it into place."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    digest = hashlib.md5()
+    try:
+        try:
+            request = urllib.request.Request(download.url, headers={"User-Agent": "lrlib"})
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as response:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=download.filename,
+                          disable=not progress) as bar:
+                    while chunk := response.read(1 << 20):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            reason = getattr(err, "reason", None) or err
+            raise DatasetMissing(
+                f"could not download {download.url} ({reason}).\n"
+                f"By hand: get that file (MD5 {download.md5}) and save it as {target},\n"
+                f"then run `lrlib data fetch {entry.name}` again to check and unpack it.\n"
+                f"{entry.instructions(root)}") from None
+        got = digest.hexdigest()
+        if got != download.md5:
+            raise ValueError(f"checksum mismatch for {download.url}: MD5 {got}, expected {download.md5}. "
+                             f"The download was deleted (not saved as {target}); try again later.")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _safe_extract(archive: Path, dest: Path) -> None:
+    """Unpack a tar archive (.tar, .tar.gz) into ``dest``, refusing anything that could escape it.
+
+    Members with absolute paths, ``..`` components, links or device files are refused before
+    anything is written. The archive is unpacked into a temporary folder inside ``dest`` first and
+    then moved into place, so an interrupted unpack never leaves a half-filled folder behind.
+    Files that already exist in ``dest`` are kept.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in members:
+                path = PurePosixPath(member.name)
+                if member.name.startswith(("/", "\\")) or path.is_absolute() or ".." in path.parts:
+                    raise ValueError(f"refusing to unpack {archive}: member {member.name!r} would land "
+                                     f"outside {dest} (absolute path or '..')")
+                if not (member.isfile() or member.isdir()):
+                    raise ValueError(f"refusing to unpack {archive}: member {member.name!r} is a link "
+                                     f"or a special file")
+            tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".unpacking-"))
+            try:
+                kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tar.extractall(tmp, members=members, **kwargs)
+                _merge_into(tmp, dest)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except (tarfile.TarError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{archive} is not a readable tar archive ({err}); delete it and get it again") from err
+
+
+def _merge_into(src: Path, dest: Path) -> None:
+    """Move everything in ``src`` into ``dest``; what already exists in ``dest`` stays as it is."""
+    for item in src.iterdir():
+        target = dest / item.name
+        if not target.exists():
+            os.replace(item, target)
+        elif item.is_dir() and target.is_dir():
+            _merge_into(item, target)
+
+
+# --- load ------------------------------------------------------------------------------------------
+
+def load(name: str, split: str | Path = "test", *, size: int | None = None, limit: int | None = None,
          device: str | torch.device = "cpu", root: Path | None = None) -> ImageSet:
-    """Load a data set as uint8 tensors.
+    """Load a data set as uint8 tensors (never downloads; see :func:`fetch`).
 
     Args:
         name: a registry name (see :func:`datasets`).
-        split: ``train`` / ``test`` for CIFAR-10 and Fashion-MNIST, ``all`` for photo sets,
-            the folder itself for ``images``.
-        size: photo sets and ``images``: S x S centre crops after resizing the shorter side to S
-            (required); labelled sets: resize to S x S (optional); ``samples``: crop size (default 64).
-        limit: keep at most ``limit`` images; for labelled sets the first ``limit // classes`` of
-            every class, in file order, so a subset still holds every class.
-        device: where the tensors go (``"cuda"`` keeps the whole set on the GPU).
+        split: ``"train"`` / ``"test"`` for cifar10 and fashion-mnist; the folder itself for
+            ``images``; ``"all"`` for the photo sets and ``samples`` (the default ``"test"`` is
+            accepted there too).
+        size: cifar10 / fashion-mnist: resize to size x size (bicubic, antialiased; default: keep
+            32 x 32). ``images`` and photo sets (required): resize the shorter side to ``size``,
+            then centre-crop size x size. ``samples``: the crop size (default 64).
+        limit: keep at most ``limit`` images, spread over the classes: class c keeps its first
+            ``limit // n_classes`` images in file order (the first ``limit % n_classes`` classes one
+            more), so small subsets still hold every class. Photo folders (one class per photo)
+            thus keep their first ``limit`` photos.
+        device: where the tensors go, e.g. ``"cuda"``.
+        root: the data root (default :func:`data_root`).
 
     Returns:
-        :class:`ImageSet` with images (N, 3, H, W) uint8.
-    """
-    entry, root = _entry(name), Path(root or data_root())
-    if size is not None and (not isinstance(size, int) or size <= 0):
-        raise ValueError(f"size must be a positive int (pixels); got {size!r}")
-    if limit is not None and (not isinstance(limit, int) or limit <= 0):
-        raise ValueError(f"limit must be a positive int; got {limit!r}")
-    if name == "images":
-        images, labels, classes = _read_folder(Path(split), size, f"images from {split}")
-        tag = f"images/{Path(split).name}"
-    elif name == "samples":
-        images, labels, classes = _read_samples(size or 64)
-        tag = f"samples@{size or 64}"
-    elif entry.splits == ("all",):
-        images, labels, classes = _read_folder(root / entry.folder, size, name)
-        tag = name
-    else:
-        if split not in entry.splits:
-            raise ValueError(f"{name} has splits {entry.splits}; got {split!r}")
-        reader = _read_cifar10 if name == "cifar10" else _read_fashion
-        images, labels = reader(split, root)
-        classes = CIFAR10_CLASSES if name == "cifar10" else FASHION_CLASSES
-        tag = f"{name}/{split}"
-    if limit is not None and limit < len(labels):
-        per_class = max(1, limit // len(classes))
-        keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(len(classes))])
-        images, labels = images[np.sort(keep)], labels[np.sort(keep)]
-        tag += f"[:{limit}]"
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)
-    if size is not None and x.shape[-1] != size and name in ("cifar10", "fashion-mnist"):
-        x = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bicubic", antialias=True,
-                                            align_corners=False).round().clamp(0, 255).to(torch.uint8)
-        tag += f"@{size}"
-    return ImageSet(x.contiguous(), torch.from_numpy(labels).to(device), list(classes), tag)
+        :class:`ImageSet`: images (N, 3, H, W) uint8, labels (N,) int64, both on ``device``.
 
+    Raises:
+        ValueError: unknown name or split, ``size`` or ``limit`` not a positive integer, a photo
+            set without ``size``, or a corrupt file.
+        DatasetMissing: the files are not there; the message says how to get them.
+    """
+    entry, root = _entry(name), _root(root)
+    for arg, value in (("size", size), ("limit", limit)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
+    if entry.kind in ("photos", "samples") and split == "test":
+        split = "all"  # the default split means "everything" for sets without splits
+    if entry.kind != "folder" and split not in entry.splits:
+        raise ValueError(f"unknown split {split!r} for {name}; choose one of {', '.join(entry.splits)}")
+
+    if entry.kind == "labelled":
+        images, labels, classes = _load_labelled(entry, str(split), root, size, limit)
+        tag = f"{name}/{split}"
+    elif entry.kind == "samples":
+        images, labels, classes = _load_samples(size or 64, limit)
+        tag = "samples"
+    else:
+        if entry.kind == "folder":
+            folder, tag = Path(split).expanduser(), f"images/{Path(split).name}"
+        else:
+            folder, tag = root / entry.folder, name
+        images, labels, classes = _load_photo_folder(folder, size, limit, entry, root)
+    if limit is not None:
+        tag += f"[:{limit}]"
+    if size is not None:
+        tag += f"@{size}"
+    return ImageSet(images.contiguous().to(device), labels.to(device), list(classes), tag)
+
+
+def _stratified(labels: np.ndarray, n_classes: int, limit: int | None) -> np.ndarray:
+    """Indices of a class-balanced subset: the first quota[c] images of every class c, in file order.
+
+    quota[c] = limit // n_classes, plus one for the first limit % n_classes classes.
+    Returns sorted int64 indices (all of them when ``limit`` is None or >= len(labels)).
+    """
+    if limit is None or limit >= len(labels):
+        return np.arange(len(labels))
+    keep = []
+    for c in range(n_classes):
+        quota = limit // n_classes + (1 if c < limit % n_classes else 0)
+        keep.append(np.flatnonzero(labels == c)[:quota])
+    return np.sort(np.concatenate(keep))
+
+
+def _resize_batch(images: torch.Tensor, size: int, batch: int = 1024) -> torch.Tensor:
+    """Resize (N, C, H, W) uint8 to (N, C, size, size) uint8: bicubic, antialiased, in batches."""
+    if images.shape[-2:] == (size, size):
+        return images
+    out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
+    for start in range(0, len(images), batch):
+        x = images[start:start + batch].float()
+        y = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+        out[start:start + batch] = y.round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+def _load_labelled(entry: Entry, split: str, root: Path, size: int | None,
+                   limit: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """cifar10 / fashion-mnist: read the whole split, take the subset, then make it 3 x size x size."""
+    assert entry.classes is not None
+    if entry.name == "cifar10":
+        images, labels = _read_cifar10(entry, split, root)
+    else:
+        images, labels = _read_fashion(entry, split, root)
+    keep = _stratified(labels, len(entry.classes), limit)
+    images, labels = images[keep], labels[keep]
+    if entry.name == "fashion-mnist":
+        # (N, 28, 28) -> (N, 3, 32, 32): 2 black pixels on every side, grey repeated into R, G and B.
+        images = np.pad(images, ((0, 0), (2, 2), (2, 2)))
+        images = np.repeat(images[:, None], 3, axis=1)
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    if size is not None:
+        x = _resize_batch(x, size)
+    return x, torch.from_numpy(labels.astype(np.int64)), entry.classes
+
+
+# --- CIFAR-10 --------------------------------------------------------------------------------------
+
+_CIFAR_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+def _cifar_pickles(root: Path, split: str) -> list[Path] | None:
+    """The pickled batches of a split (torchvision's layout), or None when any is missing."""
+    folder = root / "cifar10" / "cifar-10-batches-py"
+    paths = [folder / name for name in _CIFAR_BATCHES[split]]
+    return paths if all(p.is_file() for p in paths) else None
+
+
+def _cifar_jpeg_tree(root: Path, split: str) -> Path | None:
+    tree = root / "cifar10" / "cifar10-jpeg" / split
+    return tree if tree.is_dir() else None
+
+
+def _cifar_jpeg_cache(root: Path, split: str) -> Path | None:
+    path = root / "cache" / f"cifar10-jpeg-{split}.npz"
+    return path if path.is_file() else None
+
+
+def _cifar_jpeg_archive(root: Path) -> Path | None:
+    for path in (root / "cifar10" / "cifar10-jpeg.tar.gz", root / "cifar10-jpeg.tar.gz"):
+        if path.is_file():
+            return path
+    return None
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles plain data and NumPy arrays only: a pickle may otherwise run any code it names."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):  # type: ignore[override]
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR-10 pickle")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One pickled batch -> images (n, 3, 32, 32) uint8, labels (n,) int64.
+
+    A batch holds b"data": (n, 3072) uint8, each row 1024 red, then 1024 green, then 1024 blue
+    values, each a 32 x 32 image in row-major order, so a reshape gives (n, 3, 32, 32) directly.
+    """
+    try:
+        with open(path, "rb") as f:
+            batch = _ArraysOnlyUnpickler(f, encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable CIFAR-10 batch ({err!r}); delete it and fetch again") from err
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise ValueError(f"{path}: expected data (n, 3072) and n labels, got {data.shape} and {labels.shape}")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _read_cifar10(entry: Entry, split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A whole split as (N, 3, 32, 32) uint8 and (N,) int64, from the first source found:
+
+    1. torchvision's pickles (lossless), 2. the cached decode of the JPEG copy,
+    3. the JPEG tree (unpacking ``cifar10-jpeg.tar.gz`` first if only the archive is there).
+    """
+    pickles = _cifar_pickles(root, split)
+    if pickles:
+        parts = [_read_cifar_batch(p) for p in pickles]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    cache = root / "cache" / f"cifar10-jpeg-{split}.npz"
+    cached = _read_cache(cache)
+    if cached is not None:
+        return cached
+
+    if _cifar_jpeg_tree(root, split) is None and (archive := _cifar_jpeg_archive(root)) is not None:
+        _safe_extract(archive, root / "cifar10")
+    tree = _cifar_jpeg_tree(root, split)
+    if tree is None:
+        raise DatasetMissing(f"CIFAR-10 ({split}) is not in {root / 'cifar10'}.\n{entry.instructions(root)}")
+
+    paths, labels = [], []
+    for label, name in enumerate(CIFAR10_CLASSES):
+        files = _photo_files(tree / name)
+        if not files:
+            raise DatasetMissing(f"CIFAR-10 ({split}): no images in {tree / name}; the class-per-folder copy "
+                                 f"needs one folder per class ({', '.join(CIFAR10_CLASSES)}).\n"
+                                 f"{entry.instructions(root)}")
+        paths += files
+        labels += [label] * len(files)
+    arrays = _decode_all(paths, _read_rgb, desc=f"decoding cifar10/{split}")
+    shapes = {a.shape for a in arrays}
+    if shapes != {(32, 32, 3)}:
+        bad = next(p for p, a in zip(paths, arrays) if a.shape != (32, 32, 3))
+        raise ValueError(f"CIFAR-10 images must be 32x32 RGB; {bad} is not (shapes found: {sorted(shapes)})")
+    images = np.stack(arrays).transpose(0, 3, 1, 2)  # (N, H, W, 3) -> (N, 3, H, W)
+    labels_array = np.asarray(labels, dtype=np.int64)
+    _write_cache(cache, images, labels_array)
+    return np.ascontiguousarray(images), labels_array
+
+
+def _read_cache(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(images, labels) from a cache file, or None when it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            images, labels = z["images"], z["labels"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        warnings.warn(f"ignoring the unreadable cache {path} ({err}); decoding again", stacklevel=3)
+        return None
+    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(labels):
+        warnings.warn(f"ignoring the malformed cache {path}; decoding again", stacklevel=3)
+        return None
+    return images, labels.astype(np.int64)
+
+
+def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Save (images, labels) as .npz atomically: a temporary file in the same folder, then os.replace."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # a read-only data folder: work without a cache
+        warnings.warn(f"cannot write the cache {path} ({err}); images will be decoded again next time",
+                      stacklevel=3)
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, images=images, labels=labels)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+# --- Fashion-MNIST ---------------------------------------------------------------------------------
+
+def _fashion_files(root: Path, split: str, dirs: list[Path] | None = None) -> tuple[Path, Path] | None:
+    """(images file, labels file) of a split, from the first folder holding both (gzipped or not)."""
+    prefix = "train" if split == "train" else "t10k"
+    for folder in dirs if dirs is not None else [root / "fashion-mnist", *FASHION_SYSTEM_DIRS]:
+        found = []
+        for stem in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
+            candidates = [folder / stem, folder / f"{stem}.gz"]
+            found.append(next((p for p in candidates if p.is_file()), None))
+        if found[0] is not None and found[1] is not None:
+            return found[0], found[1]
+    return None
+
+
+def _read_idx(path: Path, ndim: int) -> np.ndarray:
+    """Read an idx file of unsigned bytes (gzipped or not) into an ``ndim``-D uint8 array.
+
+    Format: magic number 0x00 0x00 0x08 ndim, then ndim big-endian uint32 sizes, then the bytes.
+    """
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"{path} is corrupt: it cannot be un-gzipped ({err}); delete it and fetch again") from err
+    expected = bytes([0, 0, 0x08, ndim])
+    if raw[:4] != expected:
+        raise ValueError(f"{path} is not an idx file of {ndim}-D unsigned bytes: bad magic number "
+                         f"0x{raw[:4].hex()} (expected 0x{expected.hex()}); the file is corrupt or not "
+                         f"Fashion-MNIST, delete it and fetch again")
+    header = 4 + 4 * ndim
+    shape = struct.unpack(f">{ndim}I", raw[4:header]) if len(raw) >= header else None
+    if shape is None or len(raw) - header != int(np.prod(shape)):
+        raise ValueError(f"{path} is truncated or corrupt: the header says shape {shape}, "
+                         f"but {len(raw) - header} bytes of data follow")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _read_fashion(entry: Entry, split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A whole split as images (N, 28, 28) uint8 and labels (N,) int64."""
+    files = _fashion_files(root, split)
+    if files is None:
+        searched = ", ".join(str(d) for d in [root / "fashion-mnist", *FASHION_SYSTEM_DIRS])
+        raise DatasetMissing(f"Fashion-MNIST ({split}) not found (searched {searched}).\n"
+                             f"{entry.instructions(root)}")
+    images, labels = _read_idx(files[0], 3), _read_idx(files[1], 1)
+    if len(images) != len(labels) or images.shape[1:] != (28, 28) or labels.max(initial=0) >= 10:
+        raise ValueError(f"{files[0]} and {files[1]} do not match: {images.shape} images, "
+                         f"{labels.shape} labels (largest {labels.max(initial=0)}), expected (N, 28, 28), "
+                         f"N labels 0..9")
+    return images, labels.astype(np.int64)
+
+
+# --- photos ----------------------------------------------------------------------------------------
+
+def _photo_files(folder: Path) -> list[Path]:
+    """The photos (.png .jpg .jpeg .bmp, any case) directly in ``folder``, sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def _open_rgb(path: Path) -> Image.Image:
+    """A photo as an RGB PIL image (grey or palette converted; EXIF rotation applied)."""
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        return im.convert("RGB")
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """A photo as (H, W, 3) uint8."""
+    return np.asarray(_open_rgb(path))
+
+
+def _square(im: Image.Image, size: int) -> np.ndarray:
+    """The centre square of ``im``, resized to (size, size, 3) uint8 with PIL's bicubic filter.
+
+    Same as resizing the shorter side to ``size`` and then cropping the centre size x size.
+    """
+    w, h = im.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    box = (left, top, left + side, top + side)
+    return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box))
+
+
+def _decode_all(paths: list[Path], decode: Callable[[Path], np.ndarray], desc: str) -> list[np.ndarray]:
+    """``decode`` every path in a pool of threads (PIL decodes without holding the GIL); keeps the order."""
+    workers = min(16, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(tqdm(pool.map(decode, paths), total=len(paths), desc=desc, unit="img", leave=False,
+                         disable=len(paths) < 1000))
+
+
+def _load_photo_folder(folder: Path, size: int | None, limit: int | None, entry: Entry,
+                       root: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every photo of a folder as size x size centre crops; labels 0..N-1, classes = file stems."""
+    if size is None:
+        raise ValueError(f"{entry.name}: photos differ in size, so size=S is required "
+                         f"(each photo becomes an S x S centre crop)")
+    files = _photo_files(folder)
+    if not files:
+        if entry.kind == "folder":
+            what = "does not exist" if not folder.exists() else "holds no .png/.jpg/.jpeg/.bmp photos"
+            raise DatasetMissing(f"images: the folder {str(folder)!r} {what}; pass a folder of photos as the "
+                                 f"split: load('images', split='path/to/photos', size={size})")
+        raise DatasetMissing(f"{entry.name}: no photos in {folder}.\n{entry.instructions(root)}")
+    files = files[:limit]
+    arrays = _decode_all(files, lambda p: _square(_open_rgb(p), size), desc=f"decoding {entry.name}")
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+    return images, torch.arange(len(files), dtype=torch.int64), [p.stem for p in files]
+
+
+# --- samples: photos inside installed packages ------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _sample_photos() -> tuple[tuple[str, np.ndarray], ...]:
+    """(name, (H, W, 3) uint8) of the bundled colour photos; ones this install lacks are skipped."""
+    import skimage.data
+    from sklearn.datasets import load_sample_images
+
+    photos = []
+    for name in SKIMAGE_PHOTOS:
+        try:
+            if name == "motorcycle":
+                array = skimage.data.stereo_motorcycle()[0]  # the left view
+            else:
+                array = getattr(skimage.data, name)()
+        except Exception as err:  # an image that would need a download (pooch) in this version
+            warnings.warn(f"samples: skipping skimage.data.{name} ({type(err).__name__})", stacklevel=2)
+            continue
+        photos.append((name, np.ascontiguousarray(array)))
+    bunch = load_sample_images()
+    photos += [(Path(f).stem, np.ascontiguousarray(img)) for f, img in zip(bunch.filenames, bunch.images)]
+    return tuple(photos)
+
+
+def _load_samples(size: int, limit: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Four crops per bundled photo: the quadrants of its centre square, each resized to size x size.
+
+    Label = the photo's index, so every "class" has four members (enough for retrieval and k-NN).
+    """
+    crops, labels, classes = [], [], []
+    for label, (name, array) in enumerate(_sample_photos()):
+        im = Image.fromarray(array).convert("RGB")
+        w, h = im.size
+        half = min(w, h) // 2
+        left, top = (w - 2 * half) // 2, (h - 2 * half) // 2
+        for dx, dy in ((0, 0), (half, 0), (0, half), (half, half)):
+            box = (left + dx, top + dy, left + dx + half, top + dy + half)
+            crops.append(np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box)))
+            labels.append(label)
+        classes.append(name)
+    labels_array = np.asarray(labels, dtype=np.int64)
+    keep = _stratified(labels_array, len(classes), limit)
+    images = torch.from_numpy(np.stack(crops)[keep]).permute(0, 3, 1, 2)
+    return images, torch.from_numpy(labels_array[keep]), classes
+
+
+# --- combining sets --------------------------------------------------------------------------------
 
 def concat(sets: list[ImageSet]) -> ImageSet:
-    """Join image sets of the same image size into one; labels stay distinct (offset per set)."""
+    """Join image sets of the same image size; labels are offset so classes stay distinct.
+
+    Returns:
+        images (sum N, 3, H, W), labels shifted by the number of classes of the sets before,
+        classes concatenated, name ``"a+b"``.
+    """
     if not sets:
         raise ValueError("concat needs at least one ImageSet")
-    shapes = {tuple(s.images.shape[1:]) for s in sets}
+    shapes = sorted({tuple(s.images.shape[1:]) for s in sets})
     if len(shapes) > 1:
-        raise ValueError(f"image sets differ in image shape {sorted(shapes)}; load them with the same size")
+        raise ValueError(f"the image sets differ in image shape {shapes}; load them with the same size=")
     offsets = np.cumsum([0] + [len(s.classes) for s in sets[:-1]])
     return ImageSet(torch.cat([s.images for s in sets]),
-                    torch.cat([s.labels + int(o) for s, o in zip(sets, offsets)]),
+                    torch.cat([s.labels + int(offset) for s, offset in zip(sets, offsets)]),
                     [c for s in sets for c in s.classes], "+".join(s.name for s in sets))
