@@ -350,12 +350,13 @@ def _download(download: Download, target: Path, entry: Entry, root: Path, progre
             raise DatasetMissing(
                 f"could not download {download.url} ({reason}).\n"
                 f"By hand: get that file (MD5 {download.md5}) and save it as {target},\n"
-                f"then run `lrlib data fetch {entry.name}` again to check and unpack it.\n"
+                f"then run `lrlib data fetch {entry.name}` again: it checks that file instead of downloading it.\n"
                 f"{entry.instructions(root)}") from None
         got = digest.hexdigest()
         if got != download.md5:
             raise ValueError(f"checksum mismatch for {download.url}: MD5 {got}, expected {download.md5}. "
                              f"The download was deleted (not saved as {target}); try again later.")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -448,7 +449,8 @@ def load(name: str, split: str | Path = "test", *, size: int | None = None, limi
         tag = "samples"
     else:
         if entry.kind == "folder":
-            folder, tag = Path(split).expanduser(), f"images/{Path(split).name}"
+            folder = Path(split).expanduser()
+            tag = f"images/{folder.resolve().name}"
         else:
             folder, tag = root / entry.folder, name
         images, labels, classes = _load_photo_folder(folder, size, limit, entry, root)
@@ -540,7 +542,8 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-               ("numpy", "ndarray"), ("numpy", "dtype")}
+               ("numpy", "ndarray"), ("numpy", "dtype"),
+               ("_codecs", "encode")}  # Python 3 writes bytes this way in protocols 0-2
 
     def find_class(self, module: str, name: str):  # type: ignore[override]
         if (module, name) not in self.ALLOWED:
@@ -636,6 +639,7 @@ def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, images=images, labels=labels)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
