@@ -107,9 +107,11 @@ def write_report(runs: list[Executed], out_dir: Path, profile: str) -> Path:
 
 
 def clean_notebook(path: Path) -> None:
-    """Make an executed notebook publishable: drop papermill's metadata and any injected-parameters cell.
+    """Make an executed notebook publishable, in place.
 
-    Outputs, execution counts and cell tags (the ``parameters`` tag) are kept.
+    Drops papermill's metadata, any injected-parameters cell, and stderr streams (progress bars and
+    warnings, which differ on every machine). Outputs, execution counts and cell tags (the
+    ``parameters`` tag) are kept.
     """
     import nbformat
 
@@ -119,4 +121,6 @@ def clean_notebook(path: Path) -> None:
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
     write_atomic(path, nbformat.writes(nb) + "\n")

@@ -1,0 +1,47 @@
+import json
+
+import nbformat
+import pytest
+
+from lrlib import runner
+
+
+def _executed_notebook(path):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]})
+    injected = nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["injected-parameters"]})
+    work = nbformat.v4.new_code_cell("print(1)", metadata={"papermill": {"duration": 1.0}, "tags": ["report"]})
+    work.outputs = [nbformat.v4.new_output("stream", name="stderr", text="100%|####|"),
+                    nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.cells = [params, injected, work]
+    nb.metadata["papermill"] = {"parameters": {"profile": "quick"}}
+    nbformat.write(nb, path)
+
+
+def test_clean_notebook_strips_papermill_residue(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    _executed_notebook(path)
+    runner.clean_notebook(path)
+    nb = json.loads(path.read_text())
+    assert "papermill" not in nb["metadata"]
+    assert [c["metadata"].get("tags") for c in nb["cells"]] == [["parameters"], ["report"]]
+    outputs = nb["cells"][1]["outputs"]
+    assert [(o["name"], "".join(o["text"])) for o in outputs] == [("stdout", "1\n")]
+
+
+def test_report_collects_tagged_outputs(tmp_path):
+    path = tmp_path / "01_x.ipynb"
+    _executed_notebook(path)
+    report = runner.write_report([runner.Executed("01_x", path, 1.5)], tmp_path, "smoke")
+    text = report.read_text()
+    assert "| 01_x | 1.5 |" in text and "## 01_x" in text and "1" in text
+
+
+def test_failure_names_notebook_and_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('bad scale 0')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "07_fail.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(runner.NotebookFailed, match=r"07_fail failed in cell 2: ValueError: bad scale 0"):
+        runner.execute(path, tmp_path / "out", "smoke", timeout=120)
