@@ -47,3 +47,12 @@ def test_cli_help_and_errors(capsys):
     assert exit_.value.code == 0 and "reproduce" in capsys.readouterr().out
     assert main(["reproduce", "--only", "99", "--profile", "smoke"]) == 2
     assert "no notebook matches" in capsys.readouterr().err
+
+
+def test_cli_data_list_and_offline_fetch(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LRLIB_DATA", str(tmp_path))
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path) in out and "cifar10" in out and "missing" in out
+    assert main(["data", "fetch", "b100"]) == 1  # photo sets cannot be downloaded: say where to put them
+    assert "sr/b100" in capsys.readouterr().err
