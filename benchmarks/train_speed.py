@@ -1,0 +1,99 @@
+"""Training throughput: lrlib's GPU-resident trainer against a plain PyTorch loop, in one run,
+and the accuracy a short `quick` schedule reaches with the HR ResNet-18 teacher.
+
+    python benchmarks/train_speed.py --out bench_train.json
+
+* plain: a ``Dataset`` with torchvision CPU transforms (RandomCrop(32, 4), flip, ToTensor,
+  Normalize), a ``DataLoader`` with 8 workers, fp32, batch 128, SGD; one epoch timed.
+* lrlib: ``lrlib.train.train_classifier`` (uint8 data on the GPU, GPU crop and flip, bf16,
+  channels-last, batch 512), eager and with ``torch.compile``.
+Both train the same CIFAR-10 ResNet-18 (``lrlib.models``) on the same images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+import torchvision.transforms as T
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from lrlib import data
+from lrlib.models import build_model
+from lrlib.results import provenance, write_atomic
+from lrlib.train import TrainConfig, evaluate, train_classifier
+
+
+class CpuAugmented(Dataset):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images.permute(0, 2, 3, 1).numpy(), labels.numpy()
+        self.tf = T.Compose([T.RandomCrop(32, padding=4, padding_mode="reflect"), T.RandomHorizontalFlip(),
+                             T.ToTensor(), T.Normalize((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.tf(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def plain_epoch(images: torch.Tensor, labels: torch.Tensor, workers: int) -> float:
+    """Images per second of one epoch of the plain loop (after a short warm-up)."""
+    model = build_model("resnet18").cuda()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    loader = DataLoader(CpuAugmented(images, labels), batch_size=128, shuffle=True, num_workers=workers,
+                        pin_memory=True, drop_last=True, persistent_workers=True)
+    for epoch in range(2):  # epoch 0 warms up workers and cudnn; epoch 1 is timed
+        torch.cuda.synchronize()
+        start, seen = time.perf_counter(), 0
+        for x, y in loader:
+            x, y = x.cuda(non_blocking=True), y.cuda(non_blocking=True)
+            loss = F.cross_entropy(model(x), y)  # inputs already normalised: the model's buffers are 0 / 1
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += len(y)
+        torch.cuda.synchronize()
+    return seen / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, nargs="+", default=[10, 20], help="teacher schedules to time")
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("this benchmark needs a CUDA device")
+    torch.backends.cudnn.benchmark = True
+    train, test = data.load("cifar10", "train"), data.load("cifar10", "test")
+    report: dict = {"plain_img_per_s": plain_epoch(train.images, train.labels, args.workers)}
+    print(f"plain loop: {report['plain_img_per_s']:.0f} img/s", flush=True)
+    gpu = (train.images.cuda(), train.labels.cuda())
+    for compiled in (False, True):
+        model = build_model("resnet18").cuda()
+        hist = train_classifier(model, *gpu, TrainConfig(epochs=2, compile=compiled), progress=False)
+        key = "lrlib_compiled_img_per_s" if compiled else "lrlib_img_per_s"
+        report[key] = hist.images_per_second
+        print(f"lrlib {'compiled' if compiled else 'eager'}: {hist.images_per_second:.0f} img/s "
+              f"(2 epochs incl. compilation: {hist.seconds:.1f} s) x{hist.images_per_second / report['plain_img_per_s']:.1f}",
+              flush=True)
+    report["teacher"] = []
+    for epochs in args.epochs:
+        model = build_model("resnet18").cuda()
+        hist = train_classifier(model, *gpu, TrainConfig(epochs=epochs), progress=False)
+        acc = evaluate(model, test.images.cuda(), test.labels.cuda())
+        report["teacher"].append({"epochs": epochs, "seconds": hist.seconds, "test_accuracy": acc,
+                                  "img_per_s": hist.images_per_second})
+        print(f"ResNet-18 HR teacher, {epochs} epochs: {acc:.4f} test accuracy in {hist.seconds:.1f} s", flush=True)
+    if args.out:
+        meta = provenance("benchmark", "cuda", dataset="cifar10 (JPEG copy)", model="resnet18")
+        write_atomic(args.out, json.dumps({"meta": meta, "results": report}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

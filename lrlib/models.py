@@ -1,0 +1,109 @@
+"""CIFAR-sized classifiers (32x32 inputs) with a named feature layer: AlexNet, VGG-16 (BN), ResNet-18.
+
+Every model is a :class:`Classifier`: ``body(x)`` gives the *feature* (N, D), the input of the final
+linear classifier ``head``, which is the layer deep feature distillation matches (notebook 04).
+
+| name      | feature dim | parameters | architecture (the common 32x32 variants)                          |
+|-----------|-------------|------------|-------------------------------------------------------------------|
+| alexnet   | 256         | 2.47 M     | 5 convs (11x11/4, 5x5, 3x3 x3) with max-pools, dropout, 1 linear   |
+| vgg16     | 512         | 14.72 M    | 13 conv3x3 + BN + ReLU in 5 blocks with max-pools, 1 linear        |
+| resnet18  | 512         | 11.17 M    | 3x3 stem (no max-pool), 4 stages of 2 BasicBlocks, avg-pool, linear |
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["Classifier", "MODELS", "build_model", "count_parameters"]
+
+
+class Classifier(nn.Module):
+    """``body`` (images -> (N, D) features) followed by ``head`` (a linear layer to the logits).
+
+    Inputs are float images in [0, 1]; the model standardises them with its own per-channel
+    ``mean`` and ``std`` buffers (set by the trainer from its training set and saved with the weights),
+    so a teacher and a student trained on different images each keep their own statistics.
+    """
+
+    def __init__(self, body: nn.Module, dim: int, num_classes: int):
+        super().__init__()
+        self.body = body
+        self.dim = dim
+        self.head = nn.Linear(dim, num_classes)
+        self.register_buffer("mean", torch.zeros(3))
+        self.register_buffer("std", torch.ones(3))
+
+    def forward(self, x: torch.Tensor, *, features: bool = False):
+        """(N, 3, H, W) in [0, 1] -> logits (N, classes); with ``features=True`` (logits, features (N, D))."""
+        f = self.body((x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1))
+        logits = self.head(f)
+        return (logits, f) if features else logits
+
+
+def _alexnet() -> tuple[nn.Module, int]:
+    body = nn.Sequential(
+        nn.Conv2d(3, 64, 11, stride=4, padding=5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.5))
+    return body, 256
+
+
+def _vgg16() -> tuple[nn.Module, int]:
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
+        if width == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            channels = width
+    return nn.Sequential(*layers, nn.Flatten()), 512
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers with an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x), inplace=True)
+
+
+def _resnet18() -> tuple[nn.Module, int]:
+    layers: list[nn.Module] = [nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)]
+    cin = 64
+    for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+        layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+        cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 512
+
+
+MODELS = {"alexnet": _alexnet, "vgg16": _vgg16, "resnet18": _resnet18}
+
+
+def build_model(name: str, num_classes: int = 10) -> Classifier:
+    """A freshly initialised CIFAR-sized classifier; ``name`` is one of :data:`MODELS`."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
+    body, dim = MODELS[name]()
+    return Classifier(body, dim, num_classes)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

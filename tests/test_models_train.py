@@ -1,0 +1,89 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lrlib import data
+from lrlib.distill import dfd_loss
+from lrlib.models import build_model, count_parameters
+from lrlib.train import TrainConfig, evaluate, random_crop_flip, train_classifier
+
+
+@pytest.mark.parametrize("name,dim,params", [("alexnet", 256, 2_472_266), ("vgg16", 512, 14_724_042),
+                                             ("resnet18", 512, 11_173_962)])
+def test_models_feature_layer(name, dim, params):
+    model = build_model(name)
+    logits, f = model(torch.rand(3, 3, 32, 32), features=True)
+    assert logits.shape == (3, 10) and f.shape == (3, dim)
+    assert count_parameters(model) == params  # the counts documented in lrlib.models
+    torch.testing.assert_close(model.head(f), logits)
+
+
+def test_build_model_errors():
+    with pytest.raises(ValueError, match="'lenet'"):
+        build_model("lenet")
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model("resnet18", num_classes=1)
+
+
+def test_dfd_loss_against_a_loop():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(5, 10), torch.randint(0, 10, (5,))
+    fs, ft = torch.randn(5, 8, requires_grad=True), torch.randn(5, 8, requires_grad=True)
+    ce = sum(-torch.log_softmax(logits[i], 0)[labels[i]] for i in range(5)) / 5
+    sq = sum(((fs[i] - ft[i]) ** 2).sum() for i in range(5)) / 5
+    loss = dfd_loss(logits, labels, fs, ft, lam=2.0)
+    torch.testing.assert_close(loss, ce + 0.5 * 2.0 * sq)
+    loss.backward()
+    assert ft.grad is None and fs.grad is not None  # the teacher's features carry no gradient
+    torch.testing.assert_close(dfd_loss(logits, labels, fs, ft, lam=0.0), F.cross_entropy(logits, labels))
+    with pytest.raises(ValueError, match="-1"):
+        dfd_loss(logits, labels, fs, ft, lam=-1)
+    with pytest.raises(ValueError, match=r"\(5, 8\) vs \(5, 4\)"):
+        dfd_loss(logits, labels, fs, ft[:, :4], lam=1)
+
+
+def test_random_crop_flip_is_a_window_of_the_padded_image():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    out = random_crop_flip(x, 2, g)
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    padded = F.pad(x.float(), (2, 2, 2, 2), mode="reflect").to(torch.uint8)
+    for i in range(6):  # brute force: some window of the padded image, flipped or not
+        windows = [padded[i, :, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(2)) for w in windows)
+    both = random_crop_flip(torch.cat([x, x], 1), 2, g)  # stacked HR/LR pairs share one view
+    assert torch.equal(both[:, :3], both[:, 3:])
+
+
+def _samples():
+    s = data.load("samples", size=32)
+    return s.images, s.labels
+
+
+def test_training_lowers_the_loss_on_real_images():
+    images, labels = _samples()
+    model = build_model("resnet18", num_classes=int(labels.max()) + 1)
+    cfg = TrainConfig(epochs=12, batch_size=8, lr=0.05, label_smoothing=0.0, bf16=False, seed=0)
+    hist = train_classifier(model, images, labels, cfg, test=(images, labels), progress=False)
+    assert len(hist.loss) == 12 and hist.loss[-1] < 0.8 * hist.loss[0]
+    assert hist.images_per_second > 0 and 0 <= hist.test_accuracy[-1] <= 1
+    assert not torch.equal(model.mean, torch.zeros(3))  # statistics of the training set were stored
+
+
+def test_distillation_runs_and_teacher_stays_frozen():
+    from lrlib.degrade import low_resolution
+
+    images, labels = _samples()
+    lr_images = (low_resolution(images.float() / 255, 4) * 255).round().to(torch.uint8)
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=0.01, bf16=False)
+    teacher = build_model("resnet18", num_classes=int(labels.max()) + 1)
+    train_classifier(teacher, images, labels, cfg, progress=False)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    student = build_model("resnet18", num_classes=int(labels.max()) + 1)
+    hist = train_classifier(student, lr_images, labels, cfg, teacher=teacher, teacher_images=images, lam=1.0,
+                            progress=False)
+    assert len(hist.loss) == 2
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+    assert 0 <= evaluate(student, lr_images, labels, bf16=False) <= 1
+    with pytest.raises(ValueError, match="together"):
+        train_classifier(student, lr_images, labels, cfg, teacher=teacher)
