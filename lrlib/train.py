@@ -48,6 +48,7 @@ class History:
     config: dict
     loss: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)  # training only, evaluation excluded
     seconds: float = 0.0
     images_per_second: float = 0.0
 
@@ -80,8 +81,11 @@ def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator | Non
 
 @torch.no_grad()
 def evaluate(model: Classifier, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 2000,
-             bf16: bool = True) -> float:
-    """Top-1 accuracy of ``model`` on uint8 ``images`` (N, C, H, W) and ``labels`` (N,)."""
+             bf16: bool = True, flip: bool = False) -> float:
+    """Top-1 accuracy of ``model`` on uint8 ``images`` (N, C, H, W) and ``labels`` (N,).
+
+    ``flip`` averages the logits of each image and its mirror image (test-time augmentation).
+    """
     was_training = model.training
     model.eval()
     correct = 0
@@ -89,7 +93,10 @@ def evaluate(model: Classifier, images: torch.Tensor, labels: torch.Tensor, *, b
     for start in range(0, len(images), batch_size):
         x = to_float(images[start:start + batch_size].to(dev))
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16 and dev.type == "cuda"):
-            correct += int((model(x).argmax(1) == labels[start:start + batch_size].to(dev)).sum())
+            logits = model(x).float()
+            if flip:
+                logits = logits + model(x.flip(3)).float()
+            correct += int((logits.argmax(1) == labels[start:start + batch_size].to(dev)).sum())
     model.train(was_training)
     return correct / len(images)
 
@@ -147,6 +154,7 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
     amp = config.bf16 and dev.type == "cuda"
     start = time.perf_counter()
     for _ in tqdm(range(config.epochs), desc="epochs", disable=not progress, leave=False):
+        epoch_start = time.perf_counter()
         order = torch.randperm(len(images), device=dev, generator=gen)
         running = torch.zeros((), device=dev)
         for step in range(steps_per_epoch):
@@ -169,12 +177,13 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
             opt.step()
             sched.step()
             running += loss.detach()
-        history.loss.append(float(running) / steps_per_epoch)
+        history.loss.append(float(running) / steps_per_epoch)  # float() waits for the GPU
+        history.epoch_seconds.append(time.perf_counter() - epoch_start)
         if test is not None:
             history.test_accuracy.append(evaluate(model, test[0], test[1], bf16=config.bf16))
     if dev.type == "cuda":
         torch.cuda.synchronize()
     history.seconds = time.perf_counter() - start
-    history.images_per_second = steps_per_epoch * config.batch_size * config.epochs / history.seconds
+    history.images_per_second = steps_per_epoch * config.batch_size * config.epochs / sum(history.epoch_seconds)
     model.eval()
     return history
