@@ -60,3 +60,16 @@ def test_feature_cache_is_reused(tmp_path, monkeypatch):
     assert len(files) == 1 and "unit_test" in files[0].name
     monkeypatch.setattr(backbones, "extract", lambda *a, **k: pytest.fail("cache not used"))
     torch.testing.assert_close(features(b, x, dataset="unit/test", factor=2, size=64, progress=False), first)
+
+
+def test_offline_torchvision_weights_give_a_clear_error(monkeypatch):
+    import urllib.error
+
+    import torchvision.models as tvm
+
+    def offline(**kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(tvm, "vgg16", offline)
+    with pytest.raises(RuntimeError, match=r"'vgg16'.*checkpoints.*efficientnet_lite0"):
+        load_backbone("vgg16")
