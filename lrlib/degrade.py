@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["low_resolution", "factor_of_ratio", "ratio_label", "effective_ratio"]
+__all__ = ["low_resolution", "low_resolution_uint8", "factor_of_ratio", "ratio_label", "effective_ratio"]
 
 
 def _check_factor(factor: object) -> int:
@@ -108,3 +108,17 @@ def effective_ratio(size: int, factor: int) -> float:
     ratios 1/49 and 1/64 become the same 1/64.
     """
     return (size // _check_factor(factor) / size) ** 2
+
+
+def low_resolution_uint8(images: torch.Tensor, factor: int, *, batch_size: int = 4096) -> torch.Tensor:
+    """:func:`low_resolution` for a whole uint8 data set (N, C, H, W), batch by batch on its device.
+
+    Returns the LR copies at the original size as uint8 (rounded), the way an LR data set is stored.
+    """
+    if images.dtype != torch.uint8:
+        raise ValueError(f"images must be uint8 (N, C, H, W); got {images.dtype}")
+    out = torch.empty_like(images)
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].float() / 255
+        out[start:start + batch_size] = (low_resolution(x, factor) * 255).round_().to(torch.uint8)
+    return out

@@ -59,3 +59,14 @@ def test_ratio_vocabulary():
         factor_of_ratio("1/10")
     with pytest.raises(ValueError):
         factor_of_ratio("half")
+
+
+def test_low_resolution_uint8_matches_the_float_path():
+    from lrlib.degrade import low_resolution_uint8
+
+    x = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)
+    out = low_resolution_uint8(x, 2, batch_size=2)
+    expected = (low_resolution(x.float() / 255, 2) * 255).round().to(torch.uint8)
+    assert out.dtype == torch.uint8 and torch.equal(out, expected)
+    with pytest.raises(ValueError, match="uint8"):
+        low_resolution_uint8(x.float(), 2)

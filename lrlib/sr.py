@@ -1,0 +1,123 @@
+"""Image super-resolution networks and a small GPU trainer (notebooks 04 and 05).
+
+| name   | input                         | idea                                                         |
+|--------|-------------------------------|--------------------------------------------------------------|
+| srcnn  | bicubic-upsampled LR          | 9-5-5 convolutions (Dong et al. 2014)                        |
+| vdsr   | bicubic-upsampled LR          | 20 conv3x3 layers, predicts the residual (Kim et al. 2016)   |
+| espcn  | LR                            | convolutions in LR space, then pixel shuffle (Shi et al. 2016) |
+
+All take and return (N, C, H, W) float images in [0, 1]; ``scale`` is the side factor.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+__all__ = ["SRCNN", "VDSR", "ESPCN", "build_sr", "upsample", "train_sr", "super_resolve"]
+
+
+def upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic up-sampling by ``scale``, clamped to [0, 1]."""
+    return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+class SRCNN(nn.Module):
+    """Patch extraction (9x9, 64), non-linear mapping (5x5, 32), reconstruction (5x5) on the bicubic image."""
+
+    def __init__(self, scale: int, channels: int = 3):
+        super().__init__()
+        self.scale = scale
+        self.net = nn.Sequential(nn.Conv2d(channels, 64, 9, padding=4), nn.ReLU(inplace=True),
+                                 nn.Conv2d(64, 32, 5, padding=2), nn.ReLU(inplace=True),
+                                 nn.Conv2d(32, channels, 5, padding=2))
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.net(upsample(lr, self.scale))
+
+
+class VDSR(nn.Module):
+    """``depth`` conv3x3-64 layers with ReLU; the output is added to the bicubic image (residual learning)."""
+
+    def __init__(self, scale: int, channels: int = 3, depth: int = 20, width: int = 64):
+        super().__init__()
+        self.scale = scale
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
+        layers.append(nn.Conv2d(width, channels, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        base = upsample(lr, self.scale)
+        return base + self.net(base)
+
+
+class ESPCN(nn.Module):
+    """Convolutions on the LR image (5x5-64, 3x3-32), then a 3x3 conv to C*scale^2 maps and a pixel shuffle."""
+
+    def __init__(self, scale: int, channels: int = 3):
+        super().__init__()
+        self.scale = scale
+        self.net = nn.Sequential(nn.Conv2d(channels, 64, 5, padding=2), nn.Tanh(),
+                                 nn.Conv2d(64, 32, 3, padding=1), nn.Tanh(),
+                                 nn.Conv2d(32, channels * scale**2, 3, padding=1), nn.PixelShuffle(scale))
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.net(lr)
+
+
+_SR = {"srcnn": SRCNN, "vdsr": VDSR, "espcn": ESPCN}
+
+
+def build_sr(name: str, scale: int, channels: int = 3) -> nn.Module:
+    """A fresh SR network; ``name`` in ``srcnn``, ``vdsr``, ``espcn``; ``scale`` an int >= 2."""
+    if name not in _SR:
+        raise ValueError(f"unknown SR network {name!r}; choose one of {sorted(_SR)}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
+        raise ValueError(f"scale must be an int >= 2 (the side up-sampling factor); got {scale!r}")
+    return _SR[name](scale, channels)
+
+
+def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int = 2000, batch_size: int = 64,
+             lr_rate: float = 1e-3, seed: int = 0, progress: bool = True) -> list[float]:
+    """Fit ``model`` to map ``lr`` (N, C, h, w) to ``hr`` (N, C, h*s, w*s), uint8 or [0, 1] floats, with an
+    L1 loss, Adam and a cosine schedule; bf16 on CUDA. Returns the loss of every step."""
+    if len(lr) != len(hr) or hr.shape[-1] != lr.shape[-1] * model.scale:
+        raise ValueError(f"lr {tuple(lr.shape)} and hr {tuple(hr.shape)} do not pair at scale {model.scale}")
+    dev = next(model.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    to01 = (lambda t: t.float() / 255) if lr.dtype == torch.uint8 else (lambda t: t.float())
+    lr, hr = lr.to(dev), hr.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr_rate)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    losses = []
+    model.train()
+    for _ in tqdm(range(steps), desc=f"{type(model).__name__} x{model.scale}", disable=not progress, leave=False):
+        idx = torch.randint(0, len(lr), (batch_size,), device=dev, generator=gen)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            loss = F.l1_loss(model(to01(lr[idx])).float(), to01(hr[idx]))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.detach())
+    model.eval()
+    return [float(x) for x in torch.stack(losses).cpu()]
+
+
+@torch.no_grad()
+def super_resolve(model: nn.Module, lr: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
+    """Apply ``model`` to uint8 ``lr`` images (N, C, h, w) -> uint8 (N, C, h*s, w*s)."""
+    dev = next(model.parameters()).device
+    out = []
+    for start in range(0, len(lr), batch_size):
+        x = lr[start:start + batch_size].to(dev).float() / 255
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            y = model(x).float()
+        out.append((y.clamp(0, 1) * 255).round().to(torch.uint8))
+    return torch.cat(out)
