@@ -1,12 +1,32 @@
 """Deep feature distillation (DFD; Zhu et al., ICASSP 2019): an LR student learns to classify while
-its last feature layer imitates a frozen HR teacher's."""
+its last feature layer imitates a frozen HR teacher's.
+
+:func:`dfd_loss` is the method; :func:`train_teacher` and :func:`dfd_cell` run the experiments of
+notebook 04 (one Table 1 cell over several seeds), caching every finished training in a
+:class:`RunCache` so that an interrupted notebook resumes where it stopped.
+"""
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import io
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
-__all__ = ["dfd_loss"]
+from .models import Classifier, build_model
+from .results import write_atomic
+from .train import TrainConfig, evaluate, train_classifier
+
+__all__ = ["dfd_loss", "RunCache", "train_teacher", "dfd_cell", "INITS"]
+
+INITS = ("teacher", "baseline")
 
 
 def dfd_loss(logits: torch.Tensor, labels: torch.Tensor, f_student: torch.Tensor, f_teacher: torch.Tensor,
@@ -31,3 +51,125 @@ def dfd_loss(logits: torch.Tensor, labels: torch.Tensor, f_student: torch.Tensor
     ce = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
     sq = (f_student.float() - f_teacher.detach().float()).pow(2).sum(dim=1).mean()
     return ce + 0.5 * lam * sq
+
+class RunCache:
+    """Finished trainings, one JSON (and optionally weights) per run key, so an interrupted notebook resumes.
+
+    Keys are hashed from everything that defines a run (architecture, data, factor, method, lambda,
+    initialisation, seed and the whole training configuration).
+    """
+
+    def __init__(self, folder: str | Path | None):
+        self.folder = Path(folder) if folder else None
+
+    def _path(self, key: dict, suffix: str) -> Path | None:
+        if self.folder is None:
+            return None
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return self.folder / f"{key.get('method', 'run')}-{digest}{suffix}"
+
+    def get(self, key: dict) -> dict | None:
+        path = self._path(key, ".json")
+        return json.loads(path.read_text()) if path and path.exists() else None
+
+    def put(self, key: dict, record: dict, model: Classifier | None = None) -> None:
+        if self.folder is None:
+            return
+        if model is not None:
+            buffer = io.BytesIO()
+            torch.save(model.state_dict(), buffer)
+            write_atomic(self._path(key, ".pt"), buffer.getvalue())
+        write_atomic(self._path(key, ".json"), json.dumps({"key": key, **record}, indent=1))
+
+    def weights(self, key: dict) -> dict | None:
+        path = self._path(key, ".pt")
+        return torch.load(path, map_location="cpu") if path and path.exists() else None
+
+
+def _train_or_load(cache: RunCache, key: dict, build: Callable[[], Classifier], train_kwargs: dict,
+                   test: tuple[torch.Tensor, torch.Tensor], keep_weights: bool,
+                   device: torch.device) -> tuple[float, Classifier | None]:
+    """Accuracy of the run ``key`` (and its model when ``keep_weights``), from the cache or by training."""
+    record = cache.get(key)
+    if record is not None and (not keep_weights or cache.weights(key) is not None):
+        model = None
+        if keep_weights:
+            model = build().to(device)
+            model.load_state_dict(cache.weights(key))
+            model.eval()
+        return record["accuracy"], model
+    model = build().to(device)
+    history = train_classifier(model, **train_kwargs, progress=False)
+    accuracy = evaluate(model, *test)
+    cache.put(key, {"accuracy": accuracy, "seconds": history.seconds, "loss": history.loss},
+              model if keep_weights else None)
+    return accuracy, model
+
+
+def train_teacher(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+                  config: TrainConfig, *, data_key: str, num_classes: int = 10, device: str | torch.device = "cpu",
+                  cache: RunCache | None = None) -> tuple[Classifier, float]:
+    """Train (or load from ``cache``) the HR teacher; returns it frozen in eval mode, and its test accuracy."""
+    key = {"arch": arch, "data": data_key, "factor": 1, "method": "teacher", "config": asdict(config)}
+    accuracy, model = _train_or_load(cache or RunCache(None), key, lambda: build_model(arch, num_classes),
+                                     dict(images=train[0], labels=train[1], config=config), test,
+                                     keep_weights=True, device=torch.device(device))
+    return model.eval().requires_grad_(False), accuracy
+
+
+def dfd_cell(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+             train_lr: torch.Tensor, test_lr: torch.Tensor, *, data_key: str, factor: int,
+             teacher: Classifier, base: TrainConfig, finetune: TrainConfig, seeds: list[int],
+             lam: float, init: str, num_classes: int = 10, cache: RunCache | None = None) -> dict:
+    """One cell of Table 1: the LR baseline and DFD, each over ``seeds``.
+
+    * baseline: ``arch`` trained from scratch on the LR images with cross-entropy (``base`` schedule);
+    * DFD: a student initialised from the HR ``teacher`` or from that seed's LR baseline (``init``),
+      fine-tuned on LR images with :func:`dfd_loss` (``finetune`` schedule, weight ``lam``);
+    * control: the same fine-tuning with ``lam = 0``, which separates the effect of the
+      initialisation from that of the feature loss (not in the paper).
+
+    Args:
+        train, test: HR (images uint8 (N, 3, 32, 32), labels) on the training device.
+        train_lr, test_lr: their LR copies (same order), e.g. from :func:`lrlib.degrade.low_resolution_uint8`.
+
+    Returns:
+        dict with the per-seed accuracies ``baseline``, ``dfd``, ``control``, their means and standard
+        deviations, and ``p_value``: Welch's t-test of DFD against the baseline (two-sided; None where
+        undefined: a single seed, or no spread in either group).
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}; got {init!r}")
+    cache = cache or RunCache(None)
+    device = next(teacher.parameters()).device
+    build = lambda: build_model(arch, num_classes)  # noqa: E731
+    common = {"arch": arch, "data": data_key, "factor": factor}
+    out: dict[str, list[float]] = {"baseline": [], "dfd": [], "control": []}
+    for seed in seeds:
+        base_cfg = replace(base, seed=seed)
+        key = {**common, "method": "baseline", "seed": seed, "config": asdict(base_cfg)}
+        acc, baseline = _train_or_load(cache, key, build, dict(images=train_lr, labels=train[1], config=base_cfg),
+                                       (test_lr, test[1]), keep_weights=init == "baseline", device=device)
+        out["baseline"].append(acc)
+        start = teacher if init == "teacher" else baseline
+        ft_cfg = replace(finetune, seed=seed)
+        for method, weight in (("dfd", lam), ("control", 0.0)):
+            key = {**common, "method": method, "lam": weight, "init": init, "seed": seed, "config": asdict(ft_cfg),
+                   "base_config": asdict(base_cfg)}
+
+            def init_from_start(start=start) -> Classifier:
+                return copy.deepcopy(start).train().requires_grad_(True)
+            acc, _ = _train_or_load(cache, key, init_from_start,
+                                    dict(images=train_lr, labels=train[1], config=ft_cfg,
+                                         teacher=teacher if weight > 0 else None,
+                                         teacher_images=train[0] if weight > 0 else None, lam=weight),
+                                    (test_lr, test[1]), keep_weights=False, device=device)
+            out[method].append(acc)
+    summary: dict = {k: v for k, v in out.items()}
+    for k, v in out.items():
+        t = torch.tensor(v, dtype=torch.float64)
+        summary[f"{k}_mean"] = float(t.mean())
+        summary[f"{k}_std"] = float(t.std()) if len(v) > 1 else 0.0
+    p = stats.ttest_ind(out["dfd"], out["baseline"], equal_var=False).pvalue if len(seeds) > 1 else float("nan")
+    summary["p_value"] = None if p != p else float(p)  # undefined (NaN) for one seed or no spread at all
+    return summary

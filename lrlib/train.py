@@ -17,7 +17,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .distill import dfd_loss
 from .models import Classifier
 
 __all__ = ["TrainConfig", "History", "random_crop_flip", "to_float", "train_classifier", "evaluate"]
@@ -134,6 +133,7 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
     del stats
     model.to(memory_format=torch.channels_last).train()
     if teacher is not None:
+        from .distill import dfd_loss  # here, not at the top: lrlib.distill builds its experiments on this trainer
         teacher.to(dev, memory_format=torch.channels_last).eval().requires_grad_(False)
         teacher_images = teacher_images.to(dev)
     net = torch.compile(model) if config.compile else model

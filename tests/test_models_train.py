@@ -87,3 +87,28 @@ def test_distillation_runs_and_teacher_stays_frozen():
     assert 0 <= evaluate(student, lr_images, labels, bf16=False) <= 1
     with pytest.raises(ValueError, match="together"):
         train_classifier(student, lr_images, labels, cfg, teacher=teacher)
+
+
+def test_dfd_cell_over_seeds_and_resume(tmp_path, monkeypatch):
+    from lrlib import distill
+    from lrlib.degrade import low_resolution_uint8
+
+    images, labels = _samples()
+    lr = low_resolution_uint8(images, 4)
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=0.01, bf16=False)
+    cache = distill.RunCache(tmp_path)
+    teacher, acc = distill.train_teacher("alexnet", (images, labels), (images, labels), cfg, data_key="samples",
+                                         num_classes=int(labels.max()) + 1, cache=cache)
+    assert 0 <= acc <= 1 and not any(p.requires_grad for p in teacher.parameters())
+    kwargs = dict(data_key="samples", factor=4, teacher=teacher, base=cfg, finetune=cfg, seeds=[0, 1], lam=2.0,
+                  num_classes=int(labels.max()) + 1, cache=cache)
+    cell = distill.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="baseline", **kwargs)
+    assert len(cell["baseline"]) == len(cell["dfd"]) == len(cell["control"]) == 2
+    assert cell["dfd_mean"] == pytest.approx(sum(cell["dfd"]) / 2)
+    assert cell["p_value"] is None or 0 <= cell["p_value"] <= 1
+    # a second call finds every run in the cache: no training at all
+    monkeypatch.setattr(distill, "train_classifier", lambda *a, **k: pytest.fail("trained again"))
+    again = distill.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="baseline", **kwargs)
+    assert again["dfd"] == cell["dfd"] and again["baseline"] == cell["baseline"]
+    with pytest.raises(ValueError, match="'scratch'"):
+        distill.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="scratch", **kwargs)
