@@ -12,6 +12,7 @@ import copy
 import hashlib
 import io
 import json
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
@@ -20,11 +21,13 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
+from .degrade import low_resolution
 from .models import Classifier, build_model
+from .sr import build_sr, super_resolve, train_sr, upsample
 from .results import write_atomic
 from .train import TrainConfig, evaluate, train_classifier
 
-__all__ = ["dfd_loss", "RunCache", "train_teacher", "dfd_cell", "INITS"]
+__all__ = ["dfd_loss", "RunCache", "train_teacher", "dfd_cell", "sr_then_classify", "INITS"]
 
 INITS = ("teacher", "baseline")
 
@@ -173,3 +176,35 @@ def dfd_cell(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[to
     p = stats.ttest_ind(out["dfd"], out["baseline"], equal_var=False).pvalue if len(seeds) > 1 else float("nan")
     summary["p_value"] = None if p != p else float(p)  # undefined (NaN) for one seed or no spread at all
     return summary
+
+
+def sr_then_classify(sr_name: str, arch: str, train: tuple[torch.Tensor, torch.Tensor],
+                     test: tuple[torch.Tensor, torch.Tensor], config: TrainConfig, *, sr_steps: int,
+                     num_classes: int = 10, seed: int = 0, progress: bool = False) -> dict:
+    """Table 2 of the DFD paper: super-resolve 8x8 images to 16x16, then train and test a classifier on them.
+
+    The SR network learns the 8x8 -> 16x16 mapping on the training images (both made from the 32x32 HR
+    images by :func:`lrlib.degrade.low_resolution`); its 16x16 outputs are bicubically up-sampled to
+    32x32 for the classifier, as the LR images of the other rows are.
+
+    Returns:
+        ``{"accuracy": top-1 on the super-resolved test images, "sr_loss": last L1 losses, "seconds": ...}``.
+    """
+    start = time.perf_counter()
+    device = train[0].device
+
+    def shrink(images: torch.Tensor, factor: int) -> torch.Tensor:
+        return (low_resolution(images.float() / 255, factor, keep_size=False) * 255).round().to(torch.uint8)
+
+    torch.manual_seed(seed)
+    sr = build_sr(sr_name, 2).to(device)
+    losses = train_sr(sr, shrink(train[0], 4), shrink(train[0], 2), steps=sr_steps, seed=seed, progress=progress)
+
+    def restore(images: torch.Tensor) -> torch.Tensor:
+        sixteen = super_resolve(sr, shrink(images, 4)).float() / 255
+        return (upsample(sixteen, 2) * 255).round().to(torch.uint8)
+
+    model = build_model(arch, num_classes).to(device)
+    train_classifier(model, restore(train[0]), train[1], replace(config, seed=seed), progress=progress)
+    accuracy = evaluate(model, restore(test[0]), test[1])
+    return {"accuracy": accuracy, "sr_loss": losses[-10:], "seconds": time.perf_counter() - start}

@@ -112,3 +112,13 @@ def test_dfd_cell_over_seeds_and_resume(tmp_path, monkeypatch):
     assert again["dfd"] == cell["dfd"] and again["baseline"] == cell["baseline"]
     with pytest.raises(ValueError, match="'scratch'"):
         distill.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="scratch", **kwargs)
+
+
+def test_sr_then_classify_runs_on_real_images():
+    from lrlib.distill import sr_then_classify
+
+    images, labels = _samples()
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=0.01, bf16=False)
+    out = sr_then_classify("espcn", "alexnet", (images, labels), (images, labels), cfg, sr_steps=3,
+                           num_classes=int(labels.max()) + 1)
+    assert 0 <= out["accuracy"] <= 1 and len(out["sr_loss"]) == 3
