@@ -12,6 +12,7 @@ import copy
 import hashlib
 import io
 import json
+import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,15 +20,19 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+import pandas as pd
 from scipy import stats
 
+from .data import ImageSet, data_root, load
 from .degrade import low_resolution
 from .models import Classifier, build_model
+from .papers import DFD_TABLE1
 from .sr import build_sr, super_resolve, train_sr, upsample
 from .results import write_atomic
 from .train import TrainConfig, evaluate, train_classifier
 
-__all__ = ["dfd_loss", "RunCache", "train_teacher", "dfd_cell", "sr_then_classify", "INITS"]
+__all__ = ["dfd_loss", "RunCache", "classification_data", "train_teacher", "dfd_cell", "table1_frame",
+           "sr_then_classify", "INITS"]
 
 INITS = ("teacher", "baseline")
 
@@ -64,6 +69,11 @@ class RunCache:
 
     def __init__(self, folder: str | Path | None):
         self.folder = Path(folder) if folder else None
+
+    @classmethod
+    def named(cls, name: str) -> "RunCache":
+        """The cache ``<$LRLIB_CACHE or data/cache>/runs/<name>``."""
+        return cls(Path(os.environ.get("LRLIB_CACHE") or data_root() / "cache") / "runs" / name)
 
     def _path(self, key: dict, suffix: str) -> Path | None:
         if self.folder is None:
@@ -208,3 +218,44 @@ def sr_then_classify(sr_name: str, arch: str, train: tuple[torch.Tensor, torch.T
     train_classifier(model, restore(train[0]), train[1], replace(config, seed=seed), progress=progress)
     accuracy = evaluate(model, restore(test[0]), test[1])
     return {"accuracy": accuracy, "sr_loss": losses[-10:], "seconds": time.perf_counter() - start}
+
+
+def classification_data(name: str, device: str | torch.device) -> tuple[ImageSet, ImageSet]:
+    """(train, test) image sets of a labelled data set, 32x32, on ``device``.
+
+    ``samples`` (the smoke profile's photos) has no split: the same images serve as both, which
+    only checks that the code runs.
+    """
+    if name == "samples":
+        s = load("samples", size=32, device=device)
+        return s, s
+    return load(name, "train", device=device), load(name, "test", device=device)
+
+
+def table1_frame(rows: list[dict]) -> pd.DataFrame:
+    """Table 1 beside the paper: one row per (data set, network, LR size, initialisation).
+
+    Args:
+        rows: dicts with ``dataset``, ``arch``, ``factor`` (4 -> 8x8, 2 -> 16x16 on 32x32 images),
+            ``init`` and ``cell`` (a :func:`dfd_cell` result).
+
+    Returns:
+        Accuracies in % (mean +- std over seeds), DFD's gain, Welch's p-value, and the paper's
+        baseline and DFD where the paper ran that data set (stand-ins such as Fashion-MNIST get none).
+    """
+    out = []
+    for r in rows:
+        c, size = r["cell"], f"{32 // r['factor']}x{32 // r['factor']}"
+        paper = DFD_TABLE1.get((r["arch"], r["dataset"], size), {})
+        out.append({
+            "data set": r["dataset"], "network": r["arch"], "LR size": size, "init": r["init"],
+            "seeds": len(c["dfd"]),
+            "baseline": f"{100 * c['baseline_mean']:.2f} ± {100 * c['baseline_std']:.2f}",
+            "DFD": f"{100 * c['dfd_mean']:.2f} ± {100 * c['dfd_std']:.2f}",
+            "control (lambda=0)": f"{100 * c['control_mean']:.2f} ± {100 * c['control_std']:.2f}",
+            "DFD gain": round(100 * (c["dfd_mean"] - c["baseline_mean"]), 2),
+            "p (Welch)": None if c["p_value"] is None else round(c["p_value"], 4),
+            "paper baseline": paper.get("baseline"), "paper DFD": paper.get("dfd"),
+            "paper gain": round(paper["dfd"] - paper["baseline"], 2) if paper else None,
+        })
+    return pd.DataFrame(out)

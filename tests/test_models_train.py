@@ -122,3 +122,18 @@ def test_sr_then_classify_runs_on_real_images():
     out = sr_then_classify("espcn", "alexnet", (images, labels), (images, labels), cfg, sr_steps=3,
                            num_classes=int(labels.max()) + 1)
     assert 0 <= out["accuracy"] <= 1 and len(out["sr_loss"]) == 3
+
+
+def test_table1_frame_puts_the_paper_beside_ours_and_never_a_stand_in():
+    from lrlib.distill import table1_frame
+
+    cell = {"baseline": [0.80, 0.81], "dfd": [0.82, 0.83], "control": [0.8, 0.8], "baseline_mean": 0.805,
+            "baseline_std": 0.007, "dfd_mean": 0.825, "dfd_std": 0.007, "control_mean": 0.8, "control_std": 0.0,
+            "p_value": 0.1}
+    rows = [{"dataset": "cifar10", "arch": "resnet18", "factor": 4, "init": "teacher", "cell": cell},
+            {"dataset": "fashion-mnist", "arch": "resnet18", "factor": 2, "init": "teacher", "cell": cell}]
+    t = table1_frame(rows)
+    assert list(t["LR size"]) == ["8x8", "16x16"]
+    assert t.loc[0, "paper baseline"] == 79.86 and t.loc[0, "paper DFD"] == 81.26
+    assert t.loc[0, "DFD gain"] == pytest.approx(2.0) and t.loc[0, "DFD"] == "82.50 ± 0.70"
+    assert t.loc[1, ["paper baseline", "paper DFD"]].isna().all()  # Fashion-MNIST stands in for SVHN: no paper number beside it
