@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .data import data_root
+from .data import cache_dir
 from .degrade import low_resolution
 from .results import write_atomic
 
@@ -193,7 +192,7 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
         return extract(backbone, images, factor=factor, size=size, progress=progress)
     fingerprint = _fingerprint(images)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
-    path = Path(os.environ.get("LRLIB_CACHE") or data_root() / "cache") / "features" / (
+    path = cache_dir() / "features" / (
         f"{backbone.name}-{backbone.tap}-{safe}-x{factor}-s{size}-{fingerprint}.pt")
     if path.exists():
         return torch.load(path, map_location=backbone.device)

@@ -5,11 +5,15 @@ turns it into tensors::
 
     from lrlib import data
     cifar = data.load("cifar10", "test", limit=1000)   # ImageSet: images (N, 3, 32, 32) uint8
-    photos = data.load("b100", size=256)                # 256 x 256 centre crops of every photo
+    crops = data.load("b100", size=256)                 # 256 x 256 centre crops of every photo
+    full = data.photos("set14", grey=True)              # [(stem, (1, H, W) uint8)], full size
+    pairs = data.load_pairs("graf")                     # [ImagePair(name, a, b, homography)]
 
-Whatever the source (pickles, JPEG folders, idx files, photos), :func:`load` returns an
+Whatever the source (pickles, JPEG folders, idx files, .mat files, photos), :func:`load` returns an
 :class:`ImageSet` of ``uint8`` images shaped ``(N, 3, H, W)`` with ``int64`` labels, on the device
 you ask for. Grey images are repeated into three channels, so every later step sees RGB.
+:func:`photos` gives the photos of a photo set at full size (sizes differ: one tensor each), and
+:func:`load_pairs` the image pairs of the matching sets with their ground-truth homographies.
 
 Where the files live
     Under :func:`data_root`: ``$LRLIB_DATA`` if set, else the repository's ``data/`` folder
@@ -24,12 +28,23 @@ How the files get there
 The entries
     ``cifar10``          CIFAR-10, train/test, 10 classes (pickled batches or a JPEG copy).
     ``fashion-mnist``    Fashion-MNIST, train/test, 10 classes, padded to 32 x 32 and made RGB.
-    ``images``           any folder of photos: ``load("images", split="path/to/folder", size=S)``.
+    ``svhn``             SVHN cropped digits, train/test, 10 classes "0".."9" (torchvision's .mat files).
+    ``images``           any folder of photos: ``load("images", split="path/to/folder", size=S)``
+                         or ``photos("images", folder="path/to/folder")``.
     ``b100``, ``urban100``, ``set5``, ``set14``, ``t91``: photo folders under ``<root>/sr/``.
+    ``div2k``            DIV2K's 800 training photos (2K), in ``<root>/div2k/DIV2K_train_HR/``.
     ``samples``          photos that ship inside scikit-image and scikit-learn (no files needed).
+    ``graf``             Oxford's affine sequence "graf": img1 against img2..img6 with homographies
+                         (``load_pairs("graf")``; files in ``<root>/pairs/graf/``, no download).
+    ``pairs``            any folder of image pairs listed in a ``pairs.txt``:
+                         ``load_pairs("pairs", folder="path/to/folder")``.
 
-Decoding 60,000 JPEGs takes a while, so decoded pixels are cached as uint8 arrays in
-``<root>/cache/`` (delete that folder to decode again).
+Caches
+    Decoding 60,000 JPEGs takes a while, so decoded pixels are cached as uint8 arrays in
+    ``<root>/cache/`` (delete that folder to decode again). They belong to the files of that data
+    root, so they stay there even when ``$LRLIB_CACHE`` is set. :func:`cache_dir` (``$LRLIB_CACHE``,
+    else ``<data root>/cache``) is where the other modules keep what they compute: deep features
+    (``features/``) and finished trainings (``runs/``).
 """
 
 from __future__ import annotations
@@ -41,6 +56,7 @@ import http.client
 import os
 import pickle
 import shutil
+import stat
 import struct
 import tarfile
 import tempfile
@@ -51,8 +67,8 @@ import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Callable
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -60,14 +76,18 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-__all__ = ["DatasetMissing", "ImageSet", "Download", "Entry", "data_root", "datasets", "status", "fetch",
-           "load", "concat", "md5sum", "CIFAR10_CLASSES", "FASHION_CLASSES"]
+__all__ = ["DatasetMissing", "ImageSet", "ImagePair", "Download", "Entry", "data_root", "cache_dir", "datasets",
+           "status", "fetch", "load", "photos", "load_pairs", "concat", "md5sum", "CIFAR10_CLASSES",
+           "FASHION_CLASSES", "SVHN_CLASSES"]
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                    "Bag", "Ankle boot"]
+SVHN_CLASSES = [str(digit) for digit in range(10)]  # the digit 0 is label 0 (SVHN's own files say 10)
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# Image files of the pair sets, in the order they are looked for (graf's original release is PPM).
+PAIR_SUFFIXES = (".png", ".ppm", ".jpg", ".jpeg", ".bmp")
 
 # Where Debian's package `dataset-fashion-mnist` puts the idx files (searched after <root>/fashion-mnist/).
 FASHION_SYSTEM_DIRS = [Path("/usr/share/datasets/fashion-mnist")]
@@ -105,9 +125,34 @@ class ImageSet:
                 f"on {self.images.device}, {len(self.classes)} classes)")
 
 
+@dataclass(repr=False)
+class ImagePair:
+    """Two photos of one scene, for matching local features (e.g. SIFT).
+
+    Attributes:
+        name: e.g. ``"img1-img3"`` (the two file stems).
+        a, b: (3, H, W) uint8 RGB images on the CPU (their sizes may differ).
+        homography: (3, 3) float64, maps pixel coordinates ``(x, y, 1)`` of ``a`` to those of ``b``
+            (up to scale: divide by the third coordinate), or None when the pair has none.
+    """
+
+    name: str
+    a: torch.Tensor
+    b: torch.Tensor
+    homography: torch.Tensor | None
+
+    def __repr__(self) -> str:  # the default would print every pixel
+        return (f"ImagePair({self.name!r}, a={tuple(self.a.shape)}, b={tuple(self.b.shape)}, "
+                f"homography={'yes' if self.homography is not None else 'none'})")
+
+
 @dataclass
 class Download:
-    """One file to download: saved as ``<root>/<entry.folder>/<filename>`` once its MD5 matches."""
+    """One file to download: saved as ``<root>/<entry.folder>/<filename>`` once its MD5 matches.
+
+    An archive that holds the entry's folder itself (DIV2K's ``DIV2K_train_HR.zip`` holds
+    ``DIV2K_train_HR/``) is saved in, and unpacked into, that folder's parent instead.
+    """
 
     url: str
     md5: str
@@ -122,8 +167,10 @@ class Entry:
         name: the registry key, e.g. ``"cifar10"``.
         description: one line for ``lrlib data list``.
         kind: ``"labelled"`` (train/test splits, fixed classes), ``"photos"`` (a named folder of
-            photos), ``"folder"`` (any folder, given as the split) or ``"samples"`` (ships with packages).
-        folder: where its files live, below the data root ("" when it has none).
+            photos), ``"folder"`` (any folder, given as the split), ``"samples"`` (ships with packages)
+            or ``"pairs"`` (image pairs for matching, read by :func:`load_pairs`; with folder "" any
+            folder holding a ``pairs.txt``, given as ``folder=``).
+        folder: where its files live, below the data root ("" when it has none: any folder you name).
         splits: the accepted ``split`` values.
         classes: class names of labelled sets (None otherwise).
         downloads: the files :func:`fetch` may download, with their MD5s (empty: no download).
@@ -146,8 +193,16 @@ class Entry:
 
 # --- the registry ----------------------------------------------------------------------------------
 
+SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
+DIV2K_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip"
+GRAF_URL = "https://www.robots.ox.ac.uk/~vgg/research/affine/det_eval_files/graf.tar.gz"
+
+
 def _build_registry() -> dict[str, Entry]:
     fmnist = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+    svhn_files = [("train_32x32.mat", "e26dedcc434d2e4c54c9b2d4a06d8373"),  # MD5s as in torchvision's svhn.py
+                  ("test_32x32.mat", "eb5a983be6a315427106f1b164d9cef3")]
+    div2k_md5 = "bdc2d9338d4e574fe81bf7d158758658"  # 3,530,603,713 bytes; as in torchsr's div2k.py
     entries = [
         Entry("cifar10", "CIFAR-10: 50,000 train + 10,000 test images, 32x32, 10 classes", "labelled",
               "cifar10", ("train", "test"), classes=CIFAR10_CLASSES,
@@ -173,6 +228,12 @@ def _build_registry() -> dict[str, Entry]:
                       "(files in /usr/share/datasets/fashion-mnist/), or place train-images-idx3-ubyte.gz,\n"
                       "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz\n"
                       "(gzipped or not) in {root}/fashion-mnist/ (from " + fmnist + ").")),
+        Entry("svhn", "SVHN: 73,257 train + 26,032 test house-number digits, 32x32, 10 classes '0'..'9'",
+              "labelled", "svhn", ("train", "test"), classes=SVHN_CLASSES,
+              downloads=[Download(SVHN_URL + f, md5, f) for f, md5 in svhn_files],
+              manual=("Run `lrlib data fetch svhn` (online), or place the cropped-digit files (format 2) by hand in\n"
+                      "{root}/svhn/: " + " and ".join(f"{f} (MD5 {md5})" for f, md5 in svhn_files) + ",\n"
+                      "from " + SVHN_URL + " (the course's offline copy has no SVHN).")),
         Entry("images", "any folder of photos: load('images', split='<folder>', size=S)", "folder", "",
               ("<folder>",), manual="Pass an existing folder of .png/.jpg/.jpeg/.bmp photos as the split."),
         Entry("samples", "photos shipped inside scikit-image and scikit-learn, 4 crops each (smoke runs)",
@@ -189,6 +250,26 @@ def _build_registry() -> dict[str, Entry]:
             manual=(f"There is no download for {name}: copy its photos (.png/.jpg/.jpeg/.bmp) into "
                     f"{{root}}/{folder}/.\nThe course's offline copy lives in ../shared/data/{folder}/ "
                     f"(e.g. `mkdir -p {{root}}/sr && ln -s $PWD/../shared/data/{folder} {{root}}/{folder}`).")))
+    entries += [
+        Entry("div2k", "DIV2K: 800 training photos, 2K resolution (about 2040 px wide), super-resolution",
+              "photos", "div2k/DIV2K_train_HR", ("all",),
+              downloads=[Download(DIV2K_URL, div2k_md5, "DIV2K_train_HR.zip")],
+              manual=("Run `lrlib data fetch div2k` (online: downloads DIV2K_train_HR.zip, 3.5 GB, into {root}/div2k/\n"
+                      "and unpacks it there), or unzip that file (from " + DIV2K_URL + ",\n"
+                      "MD5 " + div2k_md5 + ") into {root}/div2k/ yourself, so that the photos 0001.png ... 0800.png\n"
+                      "lie in {root}/div2k/DIV2K_train_HR/. The course's offline copy has no DIV2K (t91 and b100 in\n"
+                      "../shared/data/sr/ stand in for it).")),
+        Entry("graf", "Oxford affine 'graf': img1 against img2..img6 (viewpoint 20-60 deg), with homographies",
+              "pairs", "pairs/graf", ("all",),
+              manual=("There is no checked download for graf: place img1 ... img6 (.png, or the original .ppm) and\n"
+                      "the homographies H1to2p ... H1to6p in {root}/pairs/graf/ (unpack " + GRAF_URL + "\n"
+                      "there). The course's offline copy lives in ../shared/data/pairs/graf/\n"
+                      "(e.g. `mkdir -p {root}/pairs && ln -s $PWD/../shared/data/pairs/graf {root}/pairs/graf`).")),
+        Entry("pairs", "any folder of image pairs listed in pairs.txt: load_pairs('pairs', folder='<folder>')",
+              "pairs", "", ("<folder>",),
+              manual=("Pass a folder holding a pairs.txt as folder=: one pair a line, 'a.jpg b.jpg', optionally with a\n"
+                      "third name, a text file holding the 3x3 homography from a to b (paths relative to the folder).")),
+    ]
     return {entry.name: entry for entry in entries}
 
 
@@ -212,6 +293,16 @@ def data_root() -> Path:
     return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data"
 
 
+def cache_dir() -> Path:
+    """Where lrlib keeps what it computes: ``$LRLIB_CACHE`` if set (and not empty), else ``data_root() / "cache"``.
+
+    Deep features (``features/``, :mod:`lrlib.backbones`) and finished trainings (``runs/``,
+    :mod:`lrlib.distill`) live here. Decoded pixels do not: they belong to the files of one data
+    root and stay in ``<root>/cache/`` whatever ``$LRLIB_CACHE`` says.
+    """
+    return Path(os.environ.get("LRLIB_CACHE") or data_root() / "cache")
+
+
 def _root(root: str | Path | None) -> Path:
     return Path(root).expanduser() if root is not None else data_root()
 
@@ -230,18 +321,22 @@ def md5sum(path: str | Path, chunk_size: int = 1 << 20) -> str:
 def status(name: str, *, root: Path | None = None) -> str:
     """``"ready"``, ``"missing"`` or ``"ships with packages"``: a quick look, nothing is read or decoded.
 
-    Used by ``lrlib data list``. ``images`` (any folder you name) counts as ready.
+    Used by ``lrlib data list``. ``images`` and ``pairs`` (any folder you name) count as ready.
     """
     entry, root = _entry(name), _root(root)
     if entry.kind == "samples":
         return "ships with packages"
-    if entry.kind == "folder":
+    if not entry.folder:  # images, pairs: any folder you name
         return "ready"
     if entry.kind == "photos":
-        return "ready" if _photo_files(root / entry.folder) else "missing"
-    if name == "cifar10":
+        ready = bool(_photo_files(root / entry.folder))
+    elif entry.kind == "pairs":
+        ready = not _graf_missing(root / entry.folder)
+    elif name == "cifar10":
         ready = all(_cifar_pickles(root, split) or _cifar_jpeg_tree(root, split) or _cifar_jpeg_cache(root, split)
                     for split in entry.splits) or _cifar_jpeg_archive(root) is not None
+    elif name == "svhn":
+        ready = all(_svhn_file(entry, root, split).is_file() for split in entry.splits)
     else:
         ready = all(_fashion_files(root, split) for split in entry.splits)
     return "ready" if ready else "missing"
@@ -264,8 +359,8 @@ def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path
         The data set's folder.
 
     Raises:
-        ValueError: unknown name, ``images`` (nothing to fetch), or a download whose MD5 is wrong
-            (the file is deleted).
+        ValueError: unknown name, ``images`` or ``pairs`` (nothing to fetch), or a download whose
+            MD5 is wrong (the file is deleted).
         DatasetMissing: it cannot be downloaded (offline, unreachable, or no download exists);
             the message says which files to put where.
     """
@@ -273,17 +368,46 @@ def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path
     if entry.kind == "samples":
         import skimage.data
         return Path(skimage.data.__file__).parent
-    if entry.kind == "folder":
-        raise ValueError("'images' reads any folder you name (load('images', split=FOLDER, size=S)); "
-                         "there is nothing to fetch")
+    if not entry.folder:
+        usage = entry.description.split(": ", 1)[-1]
+        raise ValueError(f"there is nothing to fetch for {name!r}: it reads any folder you name ({usage})")
+    folder = root / entry.folder
     if entry.kind == "photos":
-        folder = root / entry.folder
         if _photo_files(folder):
             return folder
-        raise DatasetMissing(f"{name}: no photos in {folder}.\n{entry.instructions(root)}")
+        if not entry.downloads:
+            raise DatasetMissing(f"{name}: no photos in {folder}.\n{entry.instructions(root)}")
+        return _fetch_photo_archive(entry, root, progress)
+    if entry.kind == "pairs":
+        missing = _graf_missing(folder)
+        if missing:
+            raise DatasetMissing(f"{name}: {folder} {_describe_missing(folder, missing)}.\n{entry.instructions(root)}")
+        return folder
     if name == "cifar10":
         return _fetch_cifar10(entry, root, progress)
+    if name == "svhn":
+        return _fetch_svhn(entry, root, progress)
     return _fetch_fashion(entry, root, progress)
+
+
+def _fetch_svhn(entry: Entry, root: Path, progress: bool) -> Path:
+    """Download both .mat files (used as they are: there is nothing to unpack)."""
+    folder = root / entry.folder
+    for download in entry.downloads:
+        _ensure_download(download, folder / download.filename, entry, root, progress)
+    return folder
+
+
+def _fetch_photo_archive(entry: Entry, root: Path, progress: bool) -> Path:
+    """div2k: download the archive into the folder's parent and unpack it there (it holds the folder itself)."""
+    folder = root / entry.folder
+    download = entry.downloads[0]
+    target = _ensure_download(download, folder.parent / download.filename, entry, root, progress)
+    _safe_extract(target, folder.parent)
+    if not _photo_files(folder):
+        raise DatasetMissing(f"{target} was unpacked into {folder.parent}, but {folder} holds no photos: the archive "
+                             f"is not laid out as expected ({folder.name}/0001.png ...).\n{entry.instructions(root)}")
+    return folder
 
 
 def _fetch_cifar10(entry: Entry, root: Path, progress: bool) -> Path:
@@ -363,34 +487,52 @@ def _download(download: Download, target: Path, entry: Entry, root: Path, progre
 
 
 def _safe_extract(archive: Path, dest: Path) -> None:
-    """Unpack a tar archive (.tar, .tar.gz) into ``dest``, refusing anything that could escape it.
+    """Unpack a tar (.tar, .tar.gz) or zip archive into ``dest``, refusing anything that could escape it.
 
-    Members with absolute paths, ``..`` components, links or device files are refused before
-    anything is written. The archive is unpacked into a temporary folder inside ``dest`` first and
-    then moved into place, so an interrupted unpack never leaves a half-filled folder behind.
+    Members with absolute paths, drive letters, ``..`` components, links or device files are refused
+    before anything is written. The archive is unpacked into a temporary folder inside ``dest`` first
+    and then moved into place, so an interrupted unpack never leaves a half-filled folder behind.
     Files that already exist in ``dest`` are kept.
     """
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for member in members:
-                path = PurePosixPath(member.name)
-                if member.name.startswith(("/", "\\")) or path.is_absolute() or ".." in path.parts:
-                    raise ValueError(f"refusing to unpack {archive}: member {member.name!r} would land "
-                                     f"outside {dest} (absolute path or '..')")
-                if not (member.isfile() or member.isdir()):
-                    raise ValueError(f"refusing to unpack {archive}: member {member.name!r} is a link "
-                                     f"or a special file")
-            tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".unpacking-"))
-            try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                infos = zf.infolist()
+                for info in infos:
+                    mode = info.external_attr >> 16  # Unix mode bits; 0 when written elsewhere
+                    _check_member(archive, dest, info.filename,
+                                  plain=stat.S_IFMT(mode) in (0, stat.S_IFREG, stat.S_IFDIR))
+                _unpack_via_tmp(dest, lambda tmp: zf.extractall(tmp, members=infos))
+        else:
+            with tarfile.open(archive) as tar:
+                members = tar.getmembers()
+                for member in members:
+                    _check_member(archive, dest, member.name, plain=member.isfile() or member.isdir())
                 kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                tar.extractall(tmp, members=members, **kwargs)
-                _merge_into(tmp, dest)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    except (tarfile.TarError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{archive} is not a readable tar archive ({err}); delete it and get it again") from err
+                _unpack_via_tmp(dest, lambda tmp: tar.extractall(tmp, members=members, **kwargs))
+    except (tarfile.TarError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"{archive} is not a readable tar or zip archive ({err}); delete it and get it again") from err
+
+
+def _check_member(archive: Path, dest: Path, name: str, plain: bool) -> None:
+    """Refuse an archive member that would land outside ``dest``, or that is a link or a special file."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or ".." in parts or PureWindowsPath(name).drive:
+        raise ValueError(f"refusing to unpack {archive}: member {name!r} would land outside {dest} "
+                         f"(absolute path or '..')")
+    if not plain:
+        raise ValueError(f"refusing to unpack {archive}: member {name!r} is a link or a special file")
+
+
+def _unpack_via_tmp(dest: Path, extract: Callable[[Path], object]) -> None:
+    """Run ``extract(tmp)`` into a fresh temporary folder inside ``dest``, then merge it into ``dest``."""
+    tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".unpacking-"))
+    try:
+        extract(tmp)
+        _merge_into(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _merge_into(src: Path, dest: Path) -> None:
@@ -411,10 +553,10 @@ def load(name: str, split: str | Path = "test", *, size: int | None = None, limi
 
     Args:
         name: a registry name (see :func:`datasets`).
-        split: ``"train"`` / ``"test"`` for cifar10 and fashion-mnist; the folder itself for
+        split: ``"train"`` / ``"test"`` for cifar10, fashion-mnist and svhn; the folder itself for
             ``images``; ``"all"`` for the photo sets and ``samples`` (the default ``"test"`` is
             accepted there too).
-        size: cifar10 / fashion-mnist: resize to size x size (bicubic, antialiased; default: keep
+        size: cifar10 / fashion-mnist / svhn: resize to size x size (bicubic, antialiased; default: keep
             32 x 32). ``images`` and photo sets (required): resize the shorter side to ``size``,
             then centre-crop size x size. ``samples``: the crop size (default 64).
         limit: keep at most ``limit`` images, spread over the classes: class c keeps its first
@@ -429,13 +571,14 @@ def load(name: str, split: str | Path = "test", *, size: int | None = None, limi
 
     Raises:
         ValueError: unknown name or split, ``size`` or ``limit`` not a positive integer, a photo
-            set without ``size``, or a corrupt file.
+            set without ``size``, a set of image pairs (see :func:`load_pairs`), or a corrupt file.
         DatasetMissing: the files are not there; the message says how to get them.
     """
     entry, root = _entry(name), _root(root)
-    for arg, value in (("size", size), ("limit", limit)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-            raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
+    _check_positive(size=size, limit=limit)
+    if entry.kind == "pairs":
+        raise ValueError(f"{name} holds image pairs for matching, not an image set: use "
+                         f"load_pairs({name!r}{'' if entry.folder else ', folder=FOLDER'})")
     if entry.kind in ("photos", "samples") and split == "test":
         split = "all"  # the default split means "everything" for sets without splits
     if entry.kind != "folder" and split not in entry.splits:
@@ -459,6 +602,13 @@ def load(name: str, split: str | Path = "test", *, size: int | None = None, limi
     if size is not None:
         tag += f"@{size}"
     return ImageSet(images.contiguous().to(device), labels.to(device), list(classes), tag)
+
+
+def _check_positive(**values: int | None) -> None:
+    """Raise ValueError naming the first argument that is neither None nor a positive integer."""
+    for arg, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
 
 
 def _stratified(labels: np.ndarray, n_classes: int, limit: int | None) -> np.ndarray:
@@ -490,10 +640,12 @@ def _resize_batch(images: torch.Tensor, size: int, batch: int = 1024) -> torch.T
 
 def _load_labelled(entry: Entry, split: str, root: Path, size: int | None,
                    limit: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """cifar10 / fashion-mnist: read the whole split, take the subset, then make it 3 x size x size."""
+    """cifar10 / fashion-mnist / svhn: read the whole split, take the subset, then make it 3 x size x size."""
     assert entry.classes is not None
     if entry.name == "cifar10":
         images, labels = _read_cifar10(entry, split, root)
+    elif entry.name == "svhn":
+        images, labels = _read_svhn(entry, split, root)
     else:
         images, labels = _read_fashion(entry, split, root)
     keep = _stratified(labels, len(entry.classes), limit)
@@ -697,6 +849,41 @@ def _read_fashion(entry: Entry, split: str, root: Path) -> tuple[np.ndarray, np.
     return images, labels.astype(np.int64)
 
 
+# --- SVHN ----------------------------------------------------------------------------------------
+
+def _svhn_file(entry: Entry, root: Path, split: str) -> Path:
+    return root / entry.folder / f"{split}_32x32.mat"
+
+
+def _read_svhn(entry: Entry, split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A whole split as images (N, 3, 32, 32) uint8 and labels (N,) int64 (the digit 0 is label 0).
+
+    ``<split>_32x32.mat`` (MATLAB v5, read with scipy.io.loadmat) holds ``X``: (32, 32, 3, N) uint8,
+    indexed (row, column, channel, image), and ``y``: (N, 1) with 1..9 for the digits 1..9 and 10
+    for the digit 0.
+    """
+    path = _svhn_file(entry, root, split)
+    if not path.is_file():
+        raise DatasetMissing(f"SVHN ({split}): {path.name} is not in {path.parent}.\n{entry.instructions(root)}")
+    from scipy.io import loadmat  # lazily: scipy comes with scikit-learn, and only SVHN needs it here
+    from scipy.io.matlab import MatReadError
+
+    try:
+        mat = loadmat(path, variable_names=["X", "y"])
+        x, y = mat["X"], np.asarray(mat["y"])
+    except (OSError, ValueError, KeyError, TypeError, NotImplementedError, MatReadError) as err:
+        raise ValueError(f"{path} is not a readable SVHN .mat file with X and y ({type(err).__name__}: {err}); "
+                         f"delete it and fetch again") from err
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[:3] != (32, 32, 3):
+        raise ValueError(f"{path}: X must be (32, 32, 3, N) uint8, got {x.shape} {x.dtype}; "
+                         f"this is not SVHN's cropped-digit format, delete it and fetch again")
+    labels = y.reshape(-1)
+    if y.size != x.shape[3] or not np.isin(labels, np.arange(11)).all():
+        raise ValueError(f"{path}: y must hold {x.shape[3]} labels 1..10 (10 for the digit 0), got shape {y.shape} "
+                         f"with values {np.unique(labels)[:12].tolist()}; delete it and fetch again")
+    return x.transpose(3, 2, 0, 1), labels.astype(np.int64) % 10  # (H, W, C, N) -> (N, C, H, W); 10 -> 0
+
+
 # --- photos ----------------------------------------------------------------------------------------
 
 def _photo_files(folder: Path) -> list[Path]:
@@ -730,7 +917,10 @@ def _square(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box))
 
 
-def _decode_all(paths: list[Path], decode: Callable[[Path], np.ndarray], desc: str) -> list[np.ndarray]:
+_T = TypeVar("_T")
+
+
+def _decode_all(paths: list[Path], decode: Callable[[Path], _T], desc: str) -> list[_T]:
     """``decode`` every path in a pool of threads (PIL decodes without holding the GIL); keeps the order."""
     workers = min(16, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -801,6 +991,203 @@ def _load_samples(size: int, limit: int | None) -> tuple[torch.Tensor, torch.Ten
     keep = _stratified(labels_array, len(classes), limit)
     images = torch.from_numpy(np.stack(crops)[keep]).permute(0, 3, 1, 2)
     return images, torch.from_numpy(labels_array[keep]), classes
+
+
+# --- full-size photos ------------------------------------------------------------------------------
+
+def photos(name: str, *, folder: str | Path | None = None, grey: bool = False, limit: int | None = None,
+           max_side: int | None = None, device: str | torch.device = "cpu",
+           root: Path | None = None) -> list[tuple[str, torch.Tensor]]:
+    """The photos of a photo set at full size, one tensor each (never downloads; see :func:`fetch`).
+
+    Unlike :func:`load`, nothing is cropped: sizes differ, so the result is a list, not a batch.
+
+    Args:
+        name: a photo set (``b100``, ``urban100``, ``set5``, ``set14``, ``t91``, ``div2k``),
+            ``"images"`` (with ``folder=``) or ``"samples"`` (the bundled photos, uncropped).
+        folder: the folder of photos for ``"images"`` (required there, refused for the others:
+            pass ``root=`` to read a named set from another data root).
+        grey: one channel of ITU-R 601-2 luma, L = 0.299 R + 0.587 G + 0.114 B, computed exactly as
+            PIL's ``convert("L")`` (OpenCV's ``COLOR_RGB2GRAY`` uses the same weights and rounds to
+            within 1 of it). Taken before any shrinking.
+        limit: keep the first ``limit`` photos (file order; samples: their usual order).
+        max_side: shrink every photo whose longer side exceeds ``max_side`` so that the longer side
+            is exactly ``max_side``, keeping the aspect ratio (the shorter side is rounded); PIL's
+            bicubic filter, antialiased. Smaller photos are kept as they are, never enlarged.
+            (All of DIV2K at full size is about 7 GB of pixels: use ``limit`` or ``max_side``.)
+        device: where the tensors go, e.g. ``"cuda"``.
+        root: the data root (default :func:`data_root`).
+
+    Returns:
+        ``[(stem, image)]`` in file order: the file name without its suffix (samples: the photo's
+        name) and a (C, H, W) uint8 tensor on ``device``, C = 1 when ``grey`` else 3 (RGB).
+
+    Raises:
+        ValueError: unknown name, a set that is not photos (labelled sets: :func:`load`; pairs:
+            :func:`load_pairs`), ``folder`` missing for ``images`` or given for another set,
+            ``limit`` or ``max_side`` not a positive integer.
+        DatasetMissing: no photos where they should be; the message says how to get them.
+    """
+    entry, root = _entry(name), _root(root)
+    _check_positive(limit=limit, max_side=max_side)
+    if entry.kind not in ("photos", "folder", "samples"):
+        use = "load_pairs" if entry.kind == "pairs" else "load"
+        raise ValueError(f"photos() reads the photo sets, 'images' and 'samples'; {name} is {entry.kind}: "
+                         f"use {use}({name!r}, ...)")
+    if entry.kind == "folder":
+        if folder is None:
+            raise ValueError(f"{name}: pass the folder of photos, e.g. photos({name!r}, folder='path/to/photos')")
+    elif folder is not None:
+        where = f"lives in {root / entry.folder}" if entry.folder else "needs no files"
+        raise ValueError(f"folder= is only for 'images'; {name} {where} (pass root= to use another data root)")
+
+    def finish(im: Image.Image) -> torch.Tensor:
+        if grey:
+            im = im.convert("L")
+        if max_side is not None:
+            im = _fit(im, max_side)
+        return _chw(np.asarray(im))
+
+    if entry.kind == "samples":
+        named = [(n, Image.fromarray(a).convert("RGB")) for n, a in _sample_photos()[:limit]]
+        return [(n, finish(im).to(device)) for n, im in named]
+    path = Path(folder).expanduser() if entry.kind == "folder" else root / entry.folder
+    files = _photo_files(path)
+    if not files:
+        if entry.kind == "folder":
+            what = "does not exist" if not path.exists() else "holds no .png/.jpg/.jpeg/.bmp photos"
+            raise DatasetMissing(f"images: the folder {str(path)!r} {what}; pass a folder of photos: "
+                                 f"photos('images', folder='path/to/photos')")
+        raise DatasetMissing(f"{name}: no photos in {path}.\n{entry.instructions(root)}")
+    files = files[:limit]
+    images = _decode_all(files, lambda p: finish(_open_rgb(p)), desc=f"decoding {name}")
+    return [(p.stem, image.to(device)) for p, image in zip(files, images)]
+
+
+def _fit(im: Image.Image, max_side: int) -> Image.Image:
+    """``im`` shrunk (bicubic, antialiased) so its longer side is ``max_side``; unchanged if already small enough."""
+    w, h = im.size
+    if max(w, h) <= max_side:
+        return im
+    scale = max_side / max(w, h)
+    size = (max_side, max(1, round(h * scale))) if w >= h else (max(1, round(w * scale)), max_side)
+    return im.resize(size, Image.Resampling.BICUBIC)
+
+
+def _chw(array: np.ndarray) -> torch.Tensor:
+    """(H, W) or (H, W, C) uint8 -> a new, contiguous (C, H, W) uint8 tensor (C = 1 for grey)."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C"))
+
+
+# --- image pairs for matching ------------------------------------------------------------------------
+
+def load_pairs(name: str, *, root: Path | None = None, folder: str | Path | None = None) -> list[ImagePair]:
+    """Image pairs for matching local features, with their ground-truth homographies where known.
+
+    ``graf`` (files in ``<root>/pairs/graf/``): Oxford's affine sequence, pairs (img1, imgN) for
+    N = 2..6 with the homography of ``H1toNp``; img1..img6 may be .png or the original .ppm. The
+    five pairs share one tensor for img1.
+
+    ``pairs`` (``folder=`` required): any folder with a ``pairs.txt``, one pair a line:
+    ``a.jpg b.jpg`` or ``a.jpg b.jpg H.txt``, where ``H.txt`` holds the 3x3 homography from a to b in
+    the same format as graf's (three lines of three numbers). Paths are relative to the folder;
+    empty lines and lines starting with ``#`` are skipped. Pairs naming the same file share its tensor.
+
+    Returns:
+        :class:`ImagePair` list in order: a, b (3, H, W) uint8 RGB on the CPU, homography (3, 3)
+        float64 mapping pixel coordinates (x, y, 1) of a to b, or None.
+
+    Raises:
+        ValueError: unknown name, a set that is not pairs, ``folder`` missing for ``pairs`` or
+            given for ``graf``, a malformed ``pairs.txt`` line or homography file.
+        DatasetMissing: files missing; the message names them and says where they go.
+    """
+    entry, root = _entry(name), _root(root)
+    if entry.kind != "pairs":
+        raise ValueError(f"load_pairs reads the sets of image pairs "
+                         f"({', '.join(n for n, e in _REGISTRY.items() if e.kind == 'pairs')}); "
+                         f"{name} is {entry.kind}: use load({name!r}, ...) or photos({name!r}, ...)")
+    if entry.folder:
+        if folder is not None:
+            raise ValueError(f"folder= is only for 'pairs'; {name} lives in {root / entry.folder} "
+                             f"(pass root= to use another data root)")
+        return _load_graf(entry, root)
+    if folder is None:
+        raise ValueError(f"{name}: pass the folder holding pairs.txt, e.g. load_pairs({name!r}, folder='path/to/pairs')")
+    return _load_pair_list(Path(folder).expanduser())
+
+
+def _graf_image(folder: Path, i: int) -> Path | None:
+    return next((p for s in PAIR_SUFFIXES if (p := folder / f"img{i}{s}").is_file()), None)
+
+
+def _graf_missing(folder: Path) -> list[str]:
+    """The names of graf's files that are not in ``folder`` (empty: all there)."""
+    missing = [f"img{i}" for i in range(1, 7) if _graf_image(folder, i) is None]
+    return missing + [f"H1to{i}p" for i in range(2, 7) if not (folder / f"H1to{i}p").is_file()]
+
+
+def _describe_missing(folder: Path, missing: list[str]) -> str:
+    if not folder.is_dir():
+        return "does not exist"
+    return f"lacks {', '.join(missing)} (images as .png or .ppm)"
+
+
+def _load_graf(entry: Entry, root: Path) -> list[ImagePair]:
+    folder = root / entry.folder
+    missing = _graf_missing(folder)
+    if missing:
+        raise DatasetMissing(f"{entry.name}: {folder} {_describe_missing(folder, missing)}.\n{entry.instructions(root)}")
+    homographies = [_read_homography(folder / f"H1to{i}p") for i in range(2, 7)]  # check these before decoding
+    paths = [_graf_image(folder, i) for i in range(1, 7)]
+    images = _decode_all(paths, lambda p: _chw(_read_rgb(p)), desc=f"decoding {entry.name}")
+    return [ImagePair(f"img1-img{i}", images[0], images[i - 1], h) for i, h in zip(range(2, 7), homographies)]
+
+
+def _read_homography(path: Path) -> torch.Tensor:
+    """A 3x3 homography from a text file of three lines of three numbers (Oxford's format) -> (3, 3) float64."""
+    try:
+        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+        matrix = np.array([[float(v) for v in row] for row in rows]) if rows else np.zeros((0, 0))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"{path} is not a homography file ({err}); it must hold three lines of three numbers "
+                         f"(the 3x3 matrix mapping (x, y, 1) of the first image to the second)") from err
+    if matrix.shape != (3, 3):
+        raise ValueError(f"{path}: expected a 3x3 homography (three lines of three numbers), found lines of "
+                         f"{[len(r) for r in rows]} numbers")
+    if not np.isfinite(matrix).all() or np.linalg.matrix_rank(matrix) < 3:
+        raise ValueError(f"{path}: the homography must be finite and invertible, got {matrix.tolist()}")
+    return torch.from_numpy(matrix)
+
+
+def _load_pair_list(folder: Path) -> list[ImagePair]:
+    listing = folder / "pairs.txt"
+    if not listing.is_file():
+        what = "does not exist" if not folder.is_dir() else "has no pairs.txt"
+        raise DatasetMissing(f"pairs: the folder {str(folder)!r} {what}; pass a folder holding pairs.txt, one pair "
+                             f"a line: 'a.jpg b.jpg', or 'a.jpg b.jpg H.txt' with the 3x3 homography from a to b")
+    lines = []
+    for number, line in enumerate(listing.read_text().splitlines(), 1):
+        tokens = line.split()
+        if not tokens or tokens[0].startswith("#"):
+            continue
+        if len(tokens) not in (2, 3):
+            raise ValueError(f"{listing}, line {number}: expected 'a.jpg b.jpg' or 'a.jpg b.jpg H.txt', got {line!r}")
+        paths = [folder / t for t in tokens]
+        for path in paths:
+            if not path.is_file():
+                raise DatasetMissing(f"{listing}, line {number}: {path} does not exist (the names in pairs.txt "
+                                     f"are relative to {folder})")
+        lines.append((number, paths))
+    if not lines:
+        raise ValueError(f"{listing} lists no pairs; write one pair a line: 'a.jpg b.jpg' or 'a.jpg b.jpg H.txt'")
+    homographies = [_read_homography(paths[2]) if len(paths) == 3 else None for _, paths in lines]
+    unique = sorted({p for _, paths in lines for p in paths[:2]})
+    decoded = dict(zip(unique, _decode_all(unique, lambda p: _chw(_read_rgb(p)), desc="decoding pairs")))
+    return [ImagePair(f"{paths[0].stem}-{paths[1].stem}", decoded[paths[0]], decoded[paths[1]], h)
+            for (_, paths), h in zip(lines, homographies)]
 
 
 # --- combining sets --------------------------------------------------------------------------------

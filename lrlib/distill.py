@@ -9,13 +9,8 @@ notebook 04 (one Table 1 cell over several seeds), caching every finished traini
 from __future__ import annotations
 
 import copy
-import hashlib
-import io
-import json
-import os
 import time
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -23,12 +18,12 @@ import torch.nn.functional as F
 import pandas as pd
 from scipy import stats
 
-from .data import ImageSet, data_root, load
+from .data import ImageSet, load
 from .degrade import low_resolution
 from .models import Classifier, build_model
 from .papers import DFD_TABLE1
 from .sr import build_sr, super_resolve, train_sr, upsample
-from .results import write_atomic
+from .results import RunCache
 from .train import TrainConfig, evaluate, train_classifier
 
 __all__ = ["dfd_loss", "RunCache", "classification_data", "train_teacher", "dfd_cell", "table1_frame",
@@ -59,45 +54,6 @@ def dfd_loss(logits: torch.Tensor, labels: torch.Tensor, f_student: torch.Tensor
     ce = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
     sq = (f_student.float() - f_teacher.detach().float()).pow(2).sum(dim=1).mean()
     return ce + 0.5 * lam * sq
-
-class RunCache:
-    """Finished trainings, one JSON (and optionally weights) per run key, so an interrupted notebook resumes.
-
-    Keys are hashed from everything that defines a run (architecture, data, factor, method, lambda,
-    initialisation, seed and the whole training configuration).
-    """
-
-    def __init__(self, folder: str | Path | None):
-        self.folder = Path(folder) if folder else None
-
-    @classmethod
-    def named(cls, name: str) -> "RunCache":
-        """The cache ``<$LRLIB_CACHE or data/cache>/runs/<name>``."""
-        return cls(Path(os.environ.get("LRLIB_CACHE") or data_root() / "cache") / "runs" / name)
-
-    def _path(self, key: dict, suffix: str) -> Path | None:
-        if self.folder is None:
-            return None
-        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        return self.folder / f"{key.get('method', 'run')}-{digest}{suffix}"
-
-    def get(self, key: dict) -> dict | None:
-        path = self._path(key, ".json")
-        return json.loads(path.read_text()) if path and path.exists() else None
-
-    def put(self, key: dict, record: dict, model: Classifier | None = None) -> None:
-        if self.folder is None:
-            return
-        if model is not None:
-            buffer = io.BytesIO()
-            torch.save(model.state_dict(), buffer)
-            write_atomic(self._path(key, ".pt"), buffer.getvalue())
-        write_atomic(self._path(key, ".json"), json.dumps({"key": key, **record}, indent=1))
-
-    def weights(self, key: dict) -> dict | None:
-        path = self._path(key, ".pt")
-        return torch.load(path, map_location="cpu") if path and path.exists() else None
-
 
 def _train_or_load(cache: RunCache, key: dict, build: Callable[[], Classifier], train_kwargs: dict,
                    test: tuple[torch.Tensor, torch.Tensor], keep_weights: bool,

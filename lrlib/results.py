@@ -9,6 +9,8 @@ under another profile is kept (renamed with a timestamp) rather than lost.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import platform
@@ -20,7 +22,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["repo_root", "results_dir", "provenance", "write_atomic", "save_results", "load_results"]
+from .data import cache_dir
+
+__all__ = ["repo_root", "results_dir", "provenance", "write_atomic", "save_results", "load_results", "RunCache"]
 
 
 def repo_root() -> Path:
@@ -114,3 +118,42 @@ def _jsonable(x: Any) -> Any:
     if hasattr(x, "tolist"):  # numpy arrays and scalars
         return x.tolist()
     raise TypeError(f"cannot write {type(x).__name__} to a results file")
+
+
+class RunCache:
+    """Finished trainings, one JSON (and optionally weights) per run key, so an interrupted notebook resumes.
+
+    Keys are hashed from everything that defines a run (architecture, data, factor, method, lambda,
+    initialisation, seed and the whole training configuration).
+    """
+
+    def __init__(self, folder: str | Path | None):
+        self.folder = Path(folder) if folder else None
+
+    @classmethod
+    def named(cls, name: str) -> "RunCache":
+        """The cache ``<$LRLIB_CACHE or data/cache>/runs/<name>``."""
+        return cls(cache_dir() / "runs" / name)
+
+    def _path(self, key: dict, suffix: str) -> Path | None:
+        if self.folder is None:
+            return None
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return self.folder / f"{key.get('method', 'run')}-{digest}{suffix}"
+
+    def get(self, key: dict) -> dict | None:
+        path = self._path(key, ".json")
+        return json.loads(path.read_text()) if path and path.exists() else None
+
+    def put(self, key: dict, record: dict, model: torch.nn.Module | None = None) -> None:
+        if self.folder is None:
+            return
+        if model is not None:
+            buffer = io.BytesIO()
+            torch.save(model.state_dict(), buffer)
+            write_atomic(self._path(key, ".pt"), buffer.getvalue())
+        write_atomic(self._path(key, ".json"), json.dumps({"key": key, **record}, indent=1))
+
+    def weights(self, key: dict) -> dict | None:
+        path = self._path(key, ".pt")
+        return torch.load(path, map_location="cpu") if path and path.exists() else None

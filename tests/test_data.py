@@ -8,6 +8,7 @@ import io
 import os
 import pickle
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -121,12 +122,37 @@ def test_data_root_follows_env(monkeypatch, tmp_path):
 
 def test_registry():
     names = set(data.datasets())
-    assert names == {"cifar10", "fashion-mnist", "images", "samples", "b100", "urban100", "set5", "set14", "t91"}
+    assert names == {"cifar10", "fashion-mnist", "svhn", "images", "samples", "b100", "urban100", "set5", "set14",
+                     "t91", "div2k", "graf", "pairs"}
     cifar = data.datasets()["cifar10"]
     assert cifar.classes[:3] == ["airplane", "automobile", "bird"] and cifar.classes[-1] == "truck"
     assert cifar.downloads[0].md5 == "c58f30108f718f92721af3b95e74349a"
     assert len(data.datasets()["fashion-mnist"].downloads) == 4
+    svhn = data.datasets()["svhn"]
+    assert svhn.classes == [str(d) for d in range(10)] and svhn.kind == "labelled"
+    assert {d.filename: d.md5 for d in svhn.downloads} == {"train_32x32.mat": "e26dedcc434d2e4c54c9b2d4a06d8373",
+                                                          "test_32x32.mat": "eb5a983be6a315427106f1b164d9cef3"}
+    div2k = data.datasets()["div2k"]
+    assert div2k.downloads[0].md5 == "bdc2d9338d4e574fe81bf7d158758658" and div2k.folder == "div2k/DIV2K_train_HR"
     assert data.status("samples") == "ships with packages"
+    assert data.status("pairs") == "ready" and data.datasets()["graf"].kind == "pairs"
+
+
+def test_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("LRLIB_DATA", str(tmp_path / "d"))
+    monkeypatch.delenv("LRLIB_CACHE", raising=False)
+    assert data.cache_dir() == tmp_path / "d" / "cache"
+    monkeypatch.setenv("LRLIB_CACHE", "")  # empty counts as unset
+    assert data.cache_dir() == tmp_path / "d" / "cache"
+    monkeypatch.setenv("LRLIB_CACHE", str(tmp_path / "c"))
+    assert data.cache_dir() == tmp_path / "c"
+
+
+def test_decoded_pixels_stay_in_the_data_root(root, tmp_path, monkeypatch):
+    monkeypatch.setenv("LRLIB_CACHE", str(tmp_path / "elsewhere"))
+    write_jpeg_tree(root / "cifar10", {"test": 1})
+    data.load("cifar10", "test")
+    assert (root / "cache" / "cifar10-jpeg-test.npz").is_file() and not (tmp_path / "elsewhere").exists()
 
 
 def test_md5sum(tmp_path):
@@ -288,6 +314,65 @@ def test_fashion_found_in_system_folder(root, tmp_path, monkeypatch):
     assert data.fetch("fashion-mnist") == tmp_path / "usr-share"  # nothing to download
 
 
+# --- SVHN ----------------------------------------------------------------------------------------
+
+def write_svhn(folder: Path, counts: dict[str, int] | None = None, seed: int = 4) -> dict[str, tuple]:
+    """torchvision's {split}_32x32.mat: X (32, 32, 3, N) uint8, y (N, 1) with 1..10 (10: the digit 0)."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, n in (counts or {"train": 30, "test": 12}).items():
+        x = rng.integers(0, 256, size=(32, 32, 3, n), dtype=np.uint8)
+        y = (np.arange(n) % 10 + 1).astype(np.uint8).reshape(n, 1)
+        savemat(folder / f"{split}_32x32.mat", {"X": x, "y": y})
+        out[split] = (x, y)
+    return out
+
+
+def test_svhn_mat_files(root):
+    written = write_svhn(root / "svhn")
+    assert data.status("svhn") == "ready"
+    train = data.load("svhn", "train")
+    x, y = written["train"]
+    assert train.images.shape == (30, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert train.labels.dtype == torch.int64 and train.name == "svhn/train" and train.classes[0] == "0"
+    assert y[9, 0] == 10 and train.labels[9].item() == 0  # SVHN's label 10 is the digit 0
+    assert train.labels.tolist() == [v % 10 for v in y[:, 0].tolist()]
+    k, r, c = 17, 5, 21  # X is indexed (row, column, channel, image)
+    assert [train.images[k, ch, r, c].item() for ch in range(3)] == x[r, c, :, k].tolist()
+    assert np.array_equal(train.images.numpy(), x.transpose(3, 2, 0, 1))
+    assert len(data.load("svhn")) == 12  # default split: test
+
+
+def test_svhn_limit_and_size(root):
+    write_svhn(root / "svhn")
+    sub = data.load("svhn", "train", limit=10)
+    assert sorted(sub.labels.tolist()) == list(range(10)) and sub.name == "svhn/train[:10]"
+    small = data.load("svhn", "test", size=16, limit=5)
+    assert small.images.shape == (5, 3, 16, 16) and small.images.dtype == torch.uint8
+
+
+def test_svhn_missing_and_corrupt(root):
+    with pytest.raises(data.DatasetMissing) as err:
+        data.load("svhn", "train")
+    message = str(err.value)
+    assert "train_32x32.mat" in message and str(root / "svhn") in message and "lrlib data fetch svhn" in message
+    assert data.status("svhn") == "missing"
+    (root / "svhn").mkdir()
+    (root / "svhn" / "test_32x32.mat").write_bytes(b"not a mat file at all" * 10)
+    with pytest.raises(ValueError, match="test_32x32.mat"):
+        data.load("svhn", "test")
+    from scipy.io import savemat
+    savemat(root / "svhn" / "test_32x32.mat", {"X": np.zeros((28, 28, 4), np.uint8), "y": np.ones((4, 1))})
+    with pytest.raises(ValueError, match=r"\(32, 32, 3, N\)"):
+        data.load("svhn", "test")
+    savemat(root / "svhn" / "test_32x32.mat", {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[3], [11]])})
+    with pytest.raises(ValueError, match="1..10"):
+        data.load("svhn", "test")
+
+
 # --- fetch ----------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -357,7 +442,113 @@ def test_fetch_without_a_download(root):
         data.fetch("b100")
     with pytest.raises(ValueError, match="nothing to fetch"):
         data.fetch("images")
+    with pytest.raises(ValueError, match="nothing to fetch"):
+        data.fetch("pairs")
     assert data.fetch("samples").is_dir()
+
+
+@pytest.fixture
+def svhn_server(tmp_path, monkeypatch):
+    """torchvision's two .mat files behind file:// URLs, with their MD5s in the registry."""
+    written = write_svhn(tmp_path / "svhn-server")
+    downloads = data.datasets()["svhn"].downloads
+    for download in downloads:
+        path = tmp_path / "svhn-server" / download.filename
+        monkeypatch.setattr(download, "url", path.as_uri())
+        monkeypatch.setattr(download, "md5", md5(path))
+    return downloads, written
+
+
+def test_fetch_svhn_from_file_urls(root, svhn_server, monkeypatch):
+    downloads, written = svhn_server
+    folder = data.fetch("svhn", progress=False)
+    assert folder == root / "svhn" and sorted(p.name for p in folder.iterdir()) == ["test_32x32.mat", "train_32x32.mat"]
+    test = data.load("svhn", "test")
+    assert np.array_equal(test.images.numpy(), written["test"][0].transpose(3, 2, 0, 1))
+    for download in downloads:  # verified files are reused: no second download
+        monkeypatch.setattr(download, "url", UNREACHABLE)
+    assert data.fetch("svhn", progress=False) == folder
+
+
+def test_fetch_svhn_wrong_checksum_keeps_nothing(root, svhn_server, monkeypatch):
+    downloads, _ = svhn_server
+    monkeypatch.setattr(downloads[0], "md5", "f" * 32)
+    with pytest.raises(ValueError, match="checksum") as err:
+        data.fetch("svhn", progress=False)
+    assert "f" * 32 in str(err.value) and downloads[0].filename in str(err.value)
+    assert not list((root / "svhn").iterdir())
+
+
+def write_div2k_zip(path: Path, n: int = 3, seed: int = 5) -> dict[str, np.ndarray]:
+    """DIV2K_train_HR.zip's layout: DIV2K_train_HR/0001.png ...; returns stem -> (H, W, 3) pixels."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("DIV2K_train_HR/", "")
+        for i in range(1, n + 1):
+            array = rng.integers(0, 256, size=(20 + i, 30, 3), dtype=np.uint8)
+            buffer = io.BytesIO()
+            Image.fromarray(array).save(buffer, format="PNG")
+            zf.writestr(f"DIV2K_train_HR/{i:04d}.png", buffer.getvalue())
+            out[f"{i:04d}"] = array
+    return out
+
+
+@pytest.fixture
+def div2k_server(tmp_path, monkeypatch):
+    written = write_div2k_zip(tmp_path / "DIV2K_train_HR.zip")
+    download = data.datasets()["div2k"].downloads[0]
+    monkeypatch.setattr(download, "url", (tmp_path / "DIV2K_train_HR.zip").as_uri())
+    monkeypatch.setattr(download, "md5", md5(tmp_path / "DIV2K_train_HR.zip"))
+    return download, written
+
+
+def test_fetch_div2k_downloads_and_unzips(root, div2k_server, monkeypatch):
+    download, written = div2k_server
+    assert data.status("div2k") == "missing"
+    folder = data.fetch("div2k", progress=False)
+    assert folder == root / "div2k" / "DIV2K_train_HR" and data.status("div2k") == "ready"
+    assert data.md5sum(root / "div2k" / "DIV2K_train_HR.zip") == download.md5
+    assert not list((root / "div2k").glob(".unpacking-*"))
+    got = data.photos("div2k")
+    assert [stem for stem, _ in got] == ["0001", "0002", "0003"]
+    for stem, image in got:
+        assert np.array_equal(image.permute(1, 2, 0).numpy(), written[stem])
+    assert data.load("div2k", size=8).images.shape == (3, 3, 8, 8)
+    monkeypatch.setattr(download, "url", UNREACHABLE)
+    assert data.fetch("div2k", progress=False) == folder  # photos in place: nothing to download
+    for photo in folder.iterdir():
+        photo.unlink()
+    assert data.fetch("div2k", progress=False) == folder  # unzipped again from the verified archive
+    assert len(data.photos("div2k")) == 3
+
+
+def test_fetch_div2k_wrong_checksum(root, div2k_server, monkeypatch):
+    download, _ = div2k_server
+    monkeypatch.setattr(download, "md5", "0" * 32)
+    with pytest.raises(ValueError, match="checksum"):
+        data.fetch("div2k", progress=False)
+    assert not (root / "div2k" / "DIV2K_train_HR.zip").exists() and data.status("div2k") == "missing"
+
+
+@pytest.mark.parametrize("bad", ["../evil.png", "/tmp/lrlib-test-evil-zip.png", "DIV2K_train_HR/../../evil.png",
+                                 "C:evil.png", "link"])
+def test_zip_members_outside_the_folder_are_refused(root, tmp_path, monkeypatch, bad):
+    archive = tmp_path / "DIV2K_train_HR.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        if bad == "link":
+            info = zipfile.ZipInfo("DIV2K_train_HR/0001.png")
+            info.external_attr = (0o120777) << 16  # a symbolic link
+            zf.writestr(info, "/etc/passwd")
+        else:
+            zf.writestr(bad, b"gotcha")
+    download = data.datasets()["div2k"].downloads[0]
+    monkeypatch.setattr(download, "url", archive.as_uri())
+    monkeypatch.setattr(download, "md5", md5(archive))
+    with pytest.raises(ValueError, match="refusing"):
+        data.fetch("div2k", progress=False)
+    assert not (root / "evil.png").exists() and not (root / "div2k" / "evil.png").exists()
+    assert not Path("/tmp/lrlib-test-evil-zip.png").exists() and not (root / "div2k" / "DIV2K_train_HR").exists()
 
 
 # --- photos ---------------------------------------------------------------------------------------
@@ -462,3 +653,209 @@ def test_images_without_size_or_folder(tmp_path):
     missing = tmp_path / "no-such-folder"
     with pytest.raises(data.DatasetMissing, match="no-such-folder"):
         data.load("images", split=str(missing), size=8)
+
+
+# --- full-size photos -----------------------------------------------------------------------------
+
+def write_sized_photos(folder: Path, seed: int = 6) -> dict[str, np.ndarray]:
+    """Three PNGs: wide RGB, tall grey (mode L), square RGBA; returns stem -> the pixels as RGB (H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    wide = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    tall = rng.integers(0, 256, (50, 25), dtype=np.uint8)
+    square = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    square[..., 3] = 255  # opaque: RGBA -> RGB keeps the colours
+    Image.fromarray(wide).save(folder / "b_wide.png")
+    Image.fromarray(tall).save(folder / "a_tall.png")
+    Image.fromarray(square).save(folder / "c_square.png")
+    (folder / "notes.txt").write_text("not a photo")
+    return {"a_tall": np.repeat(tall[:, :, None], 3, axis=2), "b_wide": wide, "c_square": square[..., :3]}
+
+
+def test_photos_full_size_rgb(root):
+    written = write_sized_photos(root / "sr" / "set14")
+    got = data.photos("set14")
+    assert [stem for stem, _ in got] == ["a_tall", "b_wide", "c_square"]
+    for stem, image in got:
+        assert image.dtype == torch.uint8 and image.shape == (3, *written[stem].shape[:2])
+        assert np.array_equal(image.permute(1, 2, 0).numpy(), written[stem])
+    assert [stem for stem, _ in data.photos("set14", limit=2)] == ["a_tall", "b_wide"]
+
+
+def test_photos_grey_is_itu601_luma(tmp_path):
+    written = write_sized_photos(tmp_path / "p")
+    got = dict(data.photos("images", folder=tmp_path / "p", grey=True))
+    assert got["b_wide"].shape == (1, 30, 40) and got["b_wide"].dtype == torch.uint8
+    expected = np.asarray(Image.fromarray(written["b_wide"]).convert("L"))
+    assert np.array_equal(got["b_wide"][0].numpy(), expected)
+    rgb = written["b_wide"].astype(np.float64)
+    luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    assert np.abs(got["b_wide"][0].numpy() - luma).max() <= 0.51  # rounded
+    assert np.array_equal(got["a_tall"][0].numpy(), written["a_tall"][..., 0])  # grey stays exactly grey
+    cv2 = pytest.importorskip("cv2")
+    opencv = cv2.cvtColor(np.ascontiguousarray(written["b_wide"][..., ::-1]), cv2.COLOR_BGR2GRAY)
+    assert np.abs(got["b_wide"][0].numpy().astype(int) - opencv).max() <= 1
+
+
+def test_photos_max_side_shrinks_keeping_aspect(tmp_path):
+    written = write_sized_photos(tmp_path / "p")
+    got = dict(data.photos("images", folder=str(tmp_path / "p"), max_side=20))
+    assert got["b_wide"].shape == (3, 15, 20) and got["a_tall"].shape == (3, 20, 10)
+    assert got["c_square"].shape == (3, 16, 16)  # smaller than max_side: kept as it is
+    assert np.array_equal(got["c_square"].permute(1, 2, 0).numpy(), written["c_square"])
+    expected = np.asarray(Image.fromarray(written["b_wide"]).resize((20, 15), Image.Resampling.BICUBIC))
+    assert np.array_equal(got["b_wide"].permute(1, 2, 0).numpy(), expected)
+    grey = dict(data.photos("images", folder=tmp_path / "p", max_side=20, grey=True))
+    assert grey["b_wide"].shape == (1, 15, 20) and grey["a_tall"].shape == (1, 20, 10)
+
+
+def test_photos_samples_are_full_size():
+    got = data.photos("samples", limit=2)
+    first = data._sample_photos()[:2]
+    assert [stem for stem, _ in got] == [name for name, _ in first]
+    for (_, image), (_, array) in zip(got, first):
+        assert image.shape == (3, *array.shape[:2]) and np.array_equal(image.permute(1, 2, 0).numpy(), array)
+
+
+def test_photos_errors(root, tmp_path):
+    with pytest.raises(ValueError, match="load"):
+        data.photos("cifar10")
+    with pytest.raises(ValueError, match="load_pairs"):
+        data.photos("graf")
+    with pytest.raises(ValueError, match="folder="):
+        data.photos("images")
+    with pytest.raises(ValueError, match="only for 'images'"):
+        data.photos("set5", folder=tmp_path)
+    with pytest.raises(ValueError, match="max_side"):
+        data.photos("samples", max_side=0)
+    with pytest.raises(ValueError, match="limit"):
+        data.photos("samples", limit=-1)
+    with pytest.raises(data.DatasetMissing) as err:
+        data.photos("b100")
+    assert str(root / "sr" / "b100") in str(err.value) and "../shared/data/sr/" in str(err.value)
+    with pytest.raises(data.DatasetMissing, match="no-such-folder"):
+        data.photos("images", folder=tmp_path / "no-such-folder")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_photos_to_cuda():
+    assert data.photos("samples", limit=1, device="cuda")[0][1].is_cuda
+
+
+# --- image pairs ----------------------------------------------------------------------------------
+
+def write_homography(path: Path, matrix: np.ndarray) -> None:
+    """Oxford's format, as in graf's H1to2p: three lines of three numbers, each right-aligned in 16 columns."""
+    path.write_text("".join("".join(f"{v:16.7e}" for v in row) + "\n" for row in matrix))
+
+
+def write_graf(folder: Path, suffix: str = ".png", seed: int = 7) -> dict[str, np.ndarray]:
+    """A tiny graf-like folder: img1..img6 (random textures) and H1to2p..H1to6p; returns name -> content."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    out = {}
+    for i in range(1, 7):
+        array = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+        Image.fromarray(array).save(folder / f"img{i}{suffix}")
+        out[f"img{i}"] = array
+    for i in range(2, 7):
+        matrix = np.array([[1 + 0.01 * i, 0.02, -3.5 * i], [-0.01, 0.99, 1.25e2], [1.9e-4 * i, -1.6e-5, 1.0]])
+        write_homography(folder / f"H1to{i}p", matrix)
+        out[f"H1to{i}p"] = matrix
+    return out
+
+
+def test_graf_pairs(root):
+    assert data.status("graf") == "missing"
+    written = write_graf(root / "pairs" / "graf")
+    assert data.status("graf") == "ready" and data.fetch("graf") == root / "pairs" / "graf"
+    pairs = data.load_pairs("graf")
+    assert [p.name for p in pairs] == [f"img1-img{i}" for i in range(2, 7)]
+    for i, pair in zip(range(2, 7), pairs):
+        assert pair.a.shape == (3, 24, 32) and pair.a.dtype == torch.uint8 and pair.b.dtype == torch.uint8
+        assert np.array_equal(pair.a.permute(1, 2, 0).numpy(), written["img1"])
+        assert np.array_equal(pair.b.permute(1, 2, 0).numpy(), written[f"img{i}"])
+        assert pair.homography.shape == (3, 3) and pair.homography.dtype == torch.float64
+        assert np.allclose(pair.homography.numpy(), written[f"H1to{i}p"], rtol=1e-7, atol=0)
+    assert "img1-img2" in repr(pairs[0])
+
+
+def test_graf_original_ppm_release(root):
+    written = write_graf(root / "pairs" / "graf", suffix=".ppm")
+    pairs = data.load_pairs("graf")
+    assert np.array_equal(pairs[-1].b.permute(1, 2, 0).numpy(), written["img6"])
+
+
+def test_graf_missing_or_malformed(root):
+    with pytest.raises(data.DatasetMissing) as err:
+        data.load_pairs("graf")
+    message = str(err.value)
+    assert str(root / "pairs" / "graf") in message and "../shared/data/pairs/graf/" in message
+    assert "robots.ox.ac.uk/~vgg/research/affine/det_eval_files/graf.tar.gz" in message
+    folder = root / "pairs" / "graf"
+    write_graf(folder)
+    (folder / "H1to4p").unlink()
+    (folder / "img5.png").unlink()
+    with pytest.raises(data.DatasetMissing, match="img5, H1to4p"):
+        data.load_pairs("graf")
+    with pytest.raises(data.DatasetMissing, match="H1to4p"):
+        data.fetch("graf")
+    assert data.status("graf") == "missing"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "img5.png")
+    (folder / "H1to4p").write_text("1 0 0\n0 1 0\n")
+    with pytest.raises(ValueError, match="H1to4p.*3x3"):
+        data.load_pairs("graf")
+    (folder / "H1to4p").write_text("1 0 0\n0 one 0\n0 0 1\n")
+    with pytest.raises(ValueError, match="H1to4p"):
+        data.load_pairs("graf")
+    (folder / "H1to4p").write_text("1 0 0\n0 1 0\n0 0 0\n")
+    with pytest.raises(ValueError, match="invertible"):
+        data.load_pairs("graf")
+
+
+def test_pairs_txt_folder(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rng = np.random.default_rng(8)
+    arrays = {}
+    for stem, shape in (("a", (20, 30, 3)), ("b", (25, 20, 3)), ("c", (10, 10))):
+        arrays[stem] = rng.integers(0, 256, shape, dtype=np.uint8)
+        Image.fromarray(arrays[stem]).save(folder / f"{stem}.png")
+    matrix = np.array([[0.9, 0.1, 4.0], [-0.1, 0.9, 2.0], [0.0, 0.0, 1.0]])
+    write_homography(folder / "H_a_b.txt", matrix)
+    (folder / "pairs.txt").write_text("# first image, second image, optional homography\n"
+                                      "a.png b.png H_a_b.txt\n\n  b.png   c.png  \n")
+    pairs = data.load_pairs("pairs", folder=folder)
+    assert [p.name for p in pairs] == ["a-b", "b-c"]
+    assert np.array_equal(pairs[0].a.permute(1, 2, 0).numpy(), arrays["a"])
+    assert pairs[1].b.shape == (3, 10, 10) and torch.equal(pairs[1].b[0], pairs[1].b[2])  # grey -> RGB
+    assert torch.equal(pairs[0].b, pairs[1].a)
+    assert np.allclose(pairs[0].homography.numpy(), matrix) and pairs[1].homography is None
+    assert data.load_pairs("pairs", folder=str(folder))[0].name == "a-b"
+
+
+def test_pairs_txt_errors(root, tmp_path):
+    folder = tmp_path / "mine"
+    with pytest.raises(data.DatasetMissing, match="does not exist"):
+        data.load_pairs("pairs", folder=folder)
+    folder.mkdir()
+    with pytest.raises(data.DatasetMissing, match="pairs.txt"):
+        data.load_pairs("pairs", folder=folder)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "a.png")
+    (folder / "pairs.txt").write_text("a.png a.png\na.png gone.jpg\n")
+    with pytest.raises(data.DatasetMissing, match=r"line 2.*gone\.jpg"):
+        data.load_pairs("pairs", folder=folder)
+    (folder / "pairs.txt").write_text("a.png\n")
+    with pytest.raises(ValueError, match="line 1"):
+        data.load_pairs("pairs", folder=folder)
+    (folder / "pairs.txt").write_text("# nothing\n")
+    with pytest.raises(ValueError, match="no pairs"):
+        data.load_pairs("pairs", folder=folder)
+    with pytest.raises(ValueError, match="folder="):
+        data.load_pairs("pairs")
+    with pytest.raises(ValueError, match="only for 'pairs'"):
+        data.load_pairs("graf", folder=folder)
+    with pytest.raises(ValueError, match="load_pairs"):
+        data.load("graf")
+    with pytest.raises(ValueError, match="graf, pairs"):
+        data.load_pairs("cifar10")
