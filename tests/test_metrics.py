@@ -90,3 +90,31 @@ def test_knn_accuracy_against_sklearn():
     assert metrics.knn_accuracy(x[tr], y[tr], x[te], y[te], k=5) == pytest.approx(ref, abs=0.02)
     with pytest.raises(ValueError, match="k must"):
         metrics.knn_accuracy(x[tr], y[tr], x[te], y[te], k=0)
+
+
+def test_radial_power_spectrum_against_a_loop():
+    g = np.random.default_rng(0)
+    img = g.normal(size=(12, 10))
+    freq, power = metrics.radial_power_spectrum(img, bins=5)
+    p = np.abs(np.fft.fft2(img)) ** 2 / img.size
+    sums, counts = np.zeros(5), np.zeros(5)
+    for i, fy in enumerate(np.fft.fftfreq(12)):  # brute force, one frequency at a time
+        for j, fx in enumerate(np.fft.fftfreq(10)):
+            ring = int(np.hypot(fy, fx) / 0.5 * 5)
+            if ring < 5:
+                sums[ring] += p[i, j]
+                counts[ring] += 1
+    np.testing.assert_allclose(power, sums / counts, rtol=1e-12)
+    np.testing.assert_allclose(freq, (np.arange(5) + 0.5) / 10)
+
+
+def test_power_spectrum_of_white_noise_is_flat_and_blur_lowers_it():
+    g = np.random.default_rng(1)
+    noise = g.normal(size=(8, 64, 64))
+    _, power = metrics.radial_power_spectrum(noise, bins=8)
+    np.testing.assert_allclose(power[1:], 1.0, rtol=0.15)  # E|FFT|^2 / (HW) = variance = 1 at every frequency
+    from scipy.ndimage import gaussian_filter
+    blurred = np.stack([gaussian_filter(n, 2) for n in noise])
+    assert metrics.mean_log_power(blurred) < metrics.mean_log_power(noise) - 10
+    with pytest.raises(ValueError, match="grey images"):
+        metrics.radial_power_spectrum(np.zeros((2, 3, 8, 8)))
