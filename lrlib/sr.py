@@ -5,20 +5,19 @@
 | srcnn  | bicubic-upsampled LR          | 9-5-5 convolutions (Dong et al. 2014)                        |
 | vdsr   | bicubic-upsampled LR          | 20 conv3x3 layers, predicts the residual (Kim et al. 2016)   |
 | espcn  | LR                            | convolutions in LR space, then pixel shuffle (Shi et al. 2016) |
+| edsr   | LR                            | 16 ResBlocks without batch norm, pixel shuffle (Lim et al. 2017) |
 
 All take and return (N, C, H, W) float images in [0, 1]; ``scale`` is the side factor.
 """
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-__all__ = ["SRCNN", "VDSR", "ESPCN", "build_sr", "upsample", "train_sr", "super_resolve"]
+__all__ = ["SRCNN", "VDSR", "ESPCN", "EDSR", "build_sr", "upsample", "train_sr", "super_resolve"]
 
 
 def upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -71,16 +70,61 @@ class ESPCN(nn.Module):
         return self.net(lr)
 
 
-_SR = {"srcnn": SRCNN, "vdsr": VDSR, "espcn": ESPCN}
+class ResBlock(nn.Module):
+    """EDSR's residual block: x + conv3x3(ReLU(conv3x3(x))), no batch norm, residual scale 1."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(width, width, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
 
 
-def build_sr(name: str, scale: int, channels: int = 3) -> nn.Module:
-    """A fresh SR network; ``name`` in ``srcnn``, ``vdsr``, ``espcn``; ``scale`` an int >= 2."""
+class EDSR(nn.Module):
+    """EDSR (Lim et al. 2017) at the size of its baseline: about 1.37 M parameters for RGB x2.
+
+    head conv3x3 C -> ``width``; ``blocks`` :class:`ResBlock`; a conv3x3, plus a global skip from the
+    head; the up-sampler, conv3x3 to ``width * r^2`` maps and PixelShuffle(r) (one stage r = 2 or 3,
+    two stages r = 2 for x4); a conv3x3 to C channels. The original's fixed subtraction of the DIV2K
+    mean colour is left out: the biases absorb it. Input LR (N, C, h, w) in [0, 1]; output
+    (N, C, h * scale, w * scale), not clamped.
+    """
+
+    def __init__(self, scale: int, channels: int = 3, blocks: int = 16, width: int = 64):
+        super().__init__()
+        if scale not in (2, 3, 4):
+            raise ValueError(f"EDSR scale must be 2, 3 or 4 (x4 is two x2 stages); got {scale!r}")
+        for name, value in (("channels", channels), ("blocks", blocks), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"EDSR {name} must be an int >= 1; got {value!r}")
+        self.scale = scale
+        self.head = nn.Conv2d(channels, width, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(width) for _ in range(blocks)],
+                                  nn.Conv2d(width, width, 3, padding=1))
+        stages = [2, 2] if scale == 4 else [scale]
+        upsampler: list[nn.Module] = []
+        for r in stages:
+            upsampler += [nn.Conv2d(width, width * r**2, 3, padding=1), nn.PixelShuffle(r)]
+        self.tail = nn.Sequential(*upsampler, nn.Conv2d(width, channels, 3, padding=1))
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        features = self.head(lr)
+        return self.tail(features + self.body(features))
+
+
+_SR = {"srcnn": SRCNN, "vdsr": VDSR, "espcn": ESPCN, "edsr": EDSR}
+
+
+def build_sr(name: str, scale: int, channels: int = 3, **size: int) -> nn.Module:
+    """A fresh SR network; ``name`` in ``srcnn``, ``vdsr``, ``espcn``, ``edsr``; ``scale`` an int >= 2
+    (EDSR: 2, 3 or 4); ``size`` the network's own size arguments (e.g. ``blocks``, ``width`` of EDSR)."""
     if name not in _SR:
         raise ValueError(f"unknown SR network {name!r}; choose one of {sorted(_SR)}")
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
         raise ValueError(f"scale must be an int >= 2 (the side up-sampling factor); got {scale!r}")
-    return _SR[name](scale, channels)
+    return _SR[name](scale, channels, **size)
 
 
 def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int = 2000, batch_size: int = 64,

@@ -4,10 +4,10 @@ import torch
 from lrlib import data
 from lrlib.degrade import low_resolution
 from lrlib.metrics import psnr
-from lrlib.sr import build_sr, super_resolve, train_sr, upsample
+from lrlib.sr import EDSR, build_sr, super_resolve, train_sr, upsample
 
 
-@pytest.mark.parametrize("name", ["srcnn", "vdsr", "espcn"])
+@pytest.mark.parametrize("name", ["srcnn", "vdsr", "espcn", "edsr"])
 @pytest.mark.parametrize("scale", [2, 4])
 def test_shapes(name, scale):
     model = build_sr(name, scale)
@@ -34,3 +34,36 @@ def test_training_on_real_photos_approaches_bicubic():
     assert sr.dtype == torch.uint8 and sr.shape == (len(hr), 3, 32, 32)
     # VDSR starts from the bicubic image: after a little training it must not be far below it
     assert psnr(sr.float() / 255, hr) > psnr(upsample(lr, 2), hr) - 1.0
+
+
+def test_edsr_baseline_parameter_count():
+    def conv(c_in, c_out):  # a 3x3 convolution with bias
+        return c_in * c_out * 9 + c_out
+
+    def expected(channels, x2_stages, width=64, blocks=16):
+        return (conv(channels, width) + blocks * 2 * conv(width, width) + conv(width, width)
+                + x2_stages * conv(width, 4 * width) + conv(width, channels))
+
+    def count(model):
+        return sum(p.numel() for p in model.parameters())
+
+    assert count(build_sr("edsr", 2)) == expected(3, 1)
+    assert round(expected(3, 1) / 1e6, 2) == 1.37  # EDSR-baseline's published size, RGB x2
+    assert count(EDSR(4, 1)) == expected(1, 2)
+    assert count(EDSR(2, 1, blocks=4, width=32)) == expected(1, 1, width=32, blocks=4)
+
+
+@pytest.mark.parametrize("scale", [5, 8])
+def test_edsr_rejects_other_scales(scale):
+    with pytest.raises(ValueError, match="2, 3 or 4"):
+        build_sr("edsr", scale)
+    assert EDSR(3, 1, blocks=1, width=8)(torch.rand(1, 1, 5, 6)).shape == (1, 1, 15, 18)
+
+
+def test_edsr_training_on_real_photos_lowers_the_loss():
+    torch.manual_seed(0)
+    hr = data.load("samples", size=32).images.float() / 255
+    lr = low_resolution(hr, 2, keep_size=False)
+    model = EDSR(2, blocks=2, width=16)
+    losses = train_sr(model, lr, hr, steps=200, batch_size=8, lr_rate=1e-3, progress=False)
+    assert sum(losses[-20:]) < 0.5 * sum(losses[:20])
