@@ -69,6 +69,38 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                                     bf16=False),
                       sr_networks=["espcn", "vdsr"], sr_steps=20000),
     },
+    "05_dog_sr_sift": {
+        # Tiny networks, a few steps on the bundled photos: every code path runs, no number means anything.
+        "smoke": dict(scales=[2], cascade_check=[dict(name="samples", stop=2, max_side=128)],
+                      train=[dict(name="samples", stop=3, max_side=96)],
+                      test={"samples": dict(name="samples", start=3, stop=5, max_side=96)},
+                      graf=False, warped=[dict(name="samples", start=5, stop=7, max_side=128)],
+                      strength=0.1, spectrum=dict(name="samples", stop=4, max_side=128),
+                      fit=dict(steps=3, batch_size=4, lr=2e-4, lr_patch=16, blocks1=[1, 1, 1, 1],
+                               blocks2=[1, 1, 1, 1, 1], edsr_blocks=1, width=16),
+                      ratio=0.8, tol=3.0, speed=dict(size=[32, 32], batch=2)),
+        # One GPU: T91 and 70 B100 photos train; Set5, Set14 and the Urban100 subset test; graf and
+        # warped copies of Urban100 and the other 30 B100 photos give the matching pairs.
+        "quick": dict(scales=[2, 4], cascade_check=[dict(name="set14")],
+                      train=[dict(name="t91"), dict(name="b100", stop=70)],
+                      test={"Set5": dict(name="set5"), "Set14": dict(name="set14"),
+                            "Urban100 (20)": dict(name="urban100")},
+                      graf=True, warped=[dict(name="urban100", max_side=640), dict(name="b100", start=70)],
+                      strength=0.15, spectrum=dict(name="urban100", max_side=640),
+                      fit=dict(steps=4000, batch_size=32, lr=2e-4, lr_patch=32, blocks1=[16, 12, 10, 8],
+                               blocks2=[16, 12, 10, 8, 6], edsr_blocks=16, width=64),
+                      ratio=0.8, tol=3.0, speed=dict(size=[128, 128], batch=16)),
+        # The paper: DIV2K's 800 training photos, 32x32 LR patches, the paper's block counts.
+        "paper": dict(scales=[2, 4], cascade_check=[dict(name="set14")],
+                      train=[dict(name="div2k", max_side=1020)],
+                      test={"Set5": dict(name="set5"), "Set14": dict(name="set14"),
+                            "Urban100 (20)": dict(name="urban100")},
+                      graf=True, warped=[dict(name="urban100", max_side=640), dict(name="b100")],
+                      strength=0.15, spectrum=dict(name="urban100", max_side=640),
+                      fit=dict(steps=50000, batch_size=16, lr=1e-4, lr_patch=32, blocks1=[16, 12, 10, 8],
+                               blocks2=[16, 12, 10, 8, 6], edsr_blocks=16, width=64),
+                      ratio=0.8, tol=3.0, speed=dict(size=[128, 128], batch=16)),
+    },
 }
 
 

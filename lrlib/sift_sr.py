@@ -1,0 +1,351 @@
+"""SIFT after super-resolution: the experiments of notebook 05 (DoG-SR paper, Tables 3-8).
+
+Every method turns a low-resolution (LR) grey image into a Gaussian stack L1..L5 and a DoG stack
+D1..D4 at the high-resolution (HR) size, which are then judged two ways: the PSNR of each DoG level
+against the HR image's own (Tables 3-5), and the SIFT matches that keypoints found in those stacks
+give between the two images of a pair (Tables 6-8).
+
+| method     | where its stacks come from                                                     |
+|------------|--------------------------------------------------------------------------------|
+| original   | the HR image itself (the upper bound, the paper's "Original" column)           |
+| bicubic    | the bicubic-upsampled LR image through the Gaussians                           |
+| srcnn      | an SRCNN output through the Gaussians (pixel-domain SR baseline)               |
+| edsr       | an EDSR-baseline output through the Gaussians (pixel-domain SR baseline)       |
+| method1    | :class:`~lrlib.dogsr.DoGSR` method 1: four networks predict D1..D4             |
+| method2    | :class:`~lrlib.dogsr.DoGSR` method 2: five networks predict L1..L5             |
+
+Images here are grey, float, (1, 1, H, W) in [0, 1]; HR images are cropped to a multiple of the
+scale first, so LR and HR pixels line up and HR coordinates stay valid for the homographies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from . import data
+from .degrade import low_resolution
+from .dogsr import DoGSR, dog_psnr, dog_uint8, patch_pool, predict_image, train_dogsr
+from .metrics import mean_log_power, radial_power_spectrum
+from .matching import pair_stats, random_homography, warp
+from .results import RunCache
+from .sift import SIGMAS, dog_stack, features_from_stacks, gaussian_stack, opencv_sift_features, sift_features
+from .sr import build_sr, train_sr, upsample
+
+__all__ = ["METHODS", "LEARNED", "PairTuple", "photo_set", "graf_pairs", "warped_pairs", "to_grey_float",
+           "crop_to_scale", "opencv_agreement", "spectra", "train_models", "stacks", "psnr_table",
+           "convention_fit", "psnr_wide", "match_table", "match_summary", "prediction_speed"]
+
+PairTuple = tuple[str, torch.Tensor, torch.Tensor, "torch.Tensor | None"]
+
+METHODS = ("original", "bicubic", "srcnn", "edsr", "method1", "method2")
+LEARNED = ("srcnn", "edsr", "method1", "method2")
+
+
+def photo_set(spec: dict[str, Any], *, device: str | torch.device = "cpu") -> list[tuple[str, torch.Tensor]]:
+    """Grey photos of a registry set, as the profiles name them.
+
+    Args:
+        spec: ``name`` (a photo set of :mod:`lrlib.data`), optional ``start`` / ``stop`` (a slice of the
+            set in file order, so one set can be split between training and testing) and ``max_side``.
+
+    Returns:
+        (name, (1, H, W) uint8) pairs.
+    """
+    photos = data.photos(spec["name"], grey=True, max_side=spec.get("max_side"), device=device)
+    return photos[spec.get("start", 0):spec.get("stop")]
+
+
+def graf_pairs(*, device: str | torch.device = "cpu") -> list[PairTuple]:
+    """The Oxford graf pairs (img1, imgN), N = 2..6, with their ground-truth homographies."""
+    return [(p.name, p.a.to(device), p.b.to(device), p.homography) for p in data.load_pairs("graf")]
+
+
+def warped_pairs(photos: Sequence[tuple[str, torch.Tensor]], *, strength: float, seed: int = 0) -> list[PairTuple]:
+    """Each photo paired with a copy warped by a random homography (:func:`lrlib.matching.random_homography`,
+    corners moved by up to ``strength`` x the side), so that every match can be checked against the truth."""
+    generator = torch.Generator().manual_seed(seed)
+    pairs = []
+    for name, image in photos:
+        h = random_homography(image.shape[-2], image.shape[-1], strength=strength, generator=generator)
+        pairs.append((f"{name} (warped)", image, warp(image, h), h))
+    return pairs
+
+
+def opencv_agreement(images: Sequence[torch.Tensor], *, cascade: bool, tol: float = 2.0,
+                     scale_ratio: float = 1.5) -> dict[str, float]:
+    """How much our detector on the paper's five levels behaves like SIFT: our keypoints
+    (:func:`lrlib.sift.sift_features`) against OpenCV's SIFT keypoints (all octaves) on the same photos.
+
+    A keypoint of ours *coincides* with one of OpenCV's when they lie within ``tol`` pixels and their
+    scales differ by less than ``scale_ratio`` times (ours: the level's blur combined with the 0.5-pixel
+    blur SIFT assumes every image carries; OpenCV's: half its keypoint size).
+
+    Args:
+        images: (1, H, W) uint8 grey photos.
+        cascade: which reading of the sigmas to test.
+
+    Returns:
+        ``keypoints per photo`` (ours and OpenCV's), ``precision`` (share of ours that coincide with one
+        of OpenCV's) and ``recall`` (share of OpenCV's that coincide with one of ours), pooled over photos.
+    """
+    ours_n = cv_n = ours_hit = cv_hit = 0
+    for image in images:
+        grey = to_grey_float(image)[0, 0]
+        ours, _ = sift_features(grey, cascade=cascade)
+        theirs, _ = opencv_sift_features(grey)
+        if len(ours) and len(theirs):
+            near = torch.cdist(ours.xy.double().cpu(), theirs.xy.double()) <= tol
+            sigma = torch.sqrt(ours.sigma.double().cpu() ** 2 + 0.25)
+            alike = (sigma[:, None] / theirs.sigma.double()[None]).log().abs() < np.log(scale_ratio)
+            ours_hit += int((near & alike).any(1).sum())
+            cv_hit += int((near & alike).any(0).sum())
+        ours_n, cv_n = ours_n + len(ours), cv_n + len(theirs)
+    return {"our keypoints per photo": ours_n / len(images), "OpenCV keypoints per photo": cv_n / len(images),
+            "precision": ours_hit / max(ours_n, 1), "recall": cv_hit / max(cv_n, 1)}
+
+
+def to_grey_float(image: torch.Tensor) -> torch.Tensor:
+    """(1, H, W) or (3, H, W) uint8 -> (1, 1, H, W) float grey in [0, 1] (ITU-R 601 luma for colour)."""
+    x = image.float() / 255
+    if x.shape[0] == 3:
+        x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+    return x[None]
+
+
+def crop_to_scale(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """Crop the bottom and right edges so that H and W are multiples of ``scale`` (top-left stays put)."""
+    h, w = image.shape[-2:]
+    return image[..., : h - h % scale, : w - w % scale]
+
+
+def _build(name: str, scale: int, settings: dict[str, Any], cascade: bool) -> nn.Module:
+    if name == "method1":
+        return DoGSR(1, scale, blocks=settings["blocks1"], width=settings["width"], cascade=cascade)
+    if name == "method2":
+        return DoGSR(2, scale, blocks=settings["blocks2"], width=settings["width"], cascade=cascade)
+    if name == "edsr":
+        return build_sr("edsr", scale, channels=1, blocks=settings["edsr_blocks"], width=settings["width"])
+    return build_sr(name, scale, channels=1)
+
+
+def spectra(images: Sequence[torch.Tensor], *, cascade: bool, bins: int = 64) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Power spectra of photos and of their DoG levels (the DoG-SR paper's Fig. 5 and Table 2).
+
+    Args:
+        images: (1, H, W) uint8 grey photos (sizes may differ); analysed on the 8-bit scale.
+
+    Returns:
+        (curves, table): the radially averaged spectrum per frequency ring for "image" and D1..D4,
+        averaged over photos (rows: frequency in cycles per pixel); and the mean log power (dB,
+        :func:`lrlib.metrics.mean_log_power`) per photo and signal.
+    """
+    curves, rows = [], []
+    for i, image in enumerate(images):
+        x = to_grey_float(image)
+        signals = {"image": x[0, 0], **{f"D{k + 1}": d for k, d in enumerate(dog_stack(x, cascade=cascade)[0])}}
+        curve = {}
+        for name, signal in signals.items():
+            freq, curve[name] = radial_power_spectrum(255 * signal, bins=bins)
+            rows.append({"photo": i, "signal": name, "mean log power (dB)": mean_log_power(255 * signal)})
+        curves.append(pd.DataFrame(curve, index=pd.Index(freq, name="frequency (cycles/pixel)")))
+    return sum(curves) / len(curves), pd.DataFrame(rows)
+
+
+def train_models(photos: Sequence[torch.Tensor], scale: int, settings: dict[str, Any], *, cascade: bool,
+                 data_key: str, device: torch.device, cache: RunCache | None = None, seed: int = 0,
+                 progress: bool = True) -> tuple[dict[str, nn.Module], pd.DataFrame]:
+    """Train (or load from ``cache``) SRCNN, EDSR and both DoG-SR methods at one scale on the same patches.
+
+    Args:
+        photos: HR training photos, (1, H, W) uint8 grey each; those too small for one LR patch at
+            this scale are left out.
+        scale: 2 or 4.
+        settings: the profile's ``train`` settings: ``steps``, ``batch_size``, ``lr``, ``lr_patch``,
+            ``blocks1``, ``blocks2``, ``edsr_blocks``, ``width``.
+        cascade: how the Gaussian targets are made (see :func:`lrlib.sift.gaussian_stack`).
+        data_key: names the training photos in the cache key.
+
+    Returns:
+        The trained models (eval mode, on ``device``) and a table of their parameter counts,
+        training seconds and final losses (DoG-SR: MSE on its targets; pixel SR: L1 on pixels).
+    """
+    usable = [p for p in photos if min(p.shape[-2:]) // scale >= settings["lr_patch"]]
+    if not usable:
+        raise ValueError(f"no training photo is large enough for {settings['lr_patch']}-pixel LR patches at x{scale}")
+    pool = patch_pool(usable, scale, lr_patch=settings["lr_patch"], sigmas=SIGMAS, cascade=cascade, device=device)
+    models, rows = {}, []
+    for name in LEARNED:
+        key = {"method": name, "scale": scale, "cascade": cascade, "data": data_key, "seed": seed,
+               "patches": len(pool), **settings}
+        torch.manual_seed(seed)
+        model = _build(name, scale, settings, cascade).to(device)
+        record, weights = (cache.get(key), cache.weights(key)) if cache else (None, None)
+        if record is not None and weights is not None:
+            model.load_state_dict(weights)
+        else:
+            start = time.perf_counter()
+            common = dict(steps=settings["steps"], batch_size=settings["batch_size"], seed=seed, progress=progress)
+            if name.startswith("method"):
+                losses = train_dogsr(model, pool, lr=settings["lr"], **common)
+            else:
+                losses = train_sr(model, pool.lr, pool.hr, lr_rate=settings["lr"], **common)
+            record = {"seconds": time.perf_counter() - start, "final_loss": float(np.mean(losses[-50:]))}
+            if cache:
+                cache.put(key, record, model)
+        model.eval()
+        models[name] = model
+        rows.append({"scale": f"x{scale}", "method": name, "parameters": sum(p.numel() for p in model.parameters()),
+                     "train seconds": round(record["seconds"], 1), "final loss": record["final_loss"]})
+    return models, pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def stacks(method: str, hr: torch.Tensor, scale: int, models: dict[str, nn.Module], *,
+           cascade: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (5, H, W) Gaussian and (4, H, W) DoG stacks that ``method`` gives for one HR image.
+
+    Args:
+        method: one of :data:`METHODS`.
+        hr: (1, 1, H, W) float grey in [0, 1], H and W multiples of ``scale``.
+        models: the trained networks of this scale (see :func:`train_models`).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if method == "original":
+        image = hr
+    else:
+        lr = low_resolution(hr, scale, keep_size=False)
+        if method == "bicubic":
+            image = upsample(lr, scale)
+        elif method in ("srcnn", "edsr"):
+            image = models[method](lr).float().clamp(0, 1)
+        else:
+            return predict_image(models[method], lr[0])
+    return gaussian_stack(image, cascade=cascade)[0], dog_stack(image, cascade=cascade)[0]
+
+
+def psnr_table(photos: dict[str, Sequence[torch.Tensor]], scales: Sequence[int],
+               models: dict[int, dict[str, nn.Module]], *, cascade: bool, conventions: Sequence[str],
+               methods: Sequence[str] = METHODS[1:], device: torch.device = torch.device("cpu"),
+               progress: bool = True) -> pd.DataFrame:
+    """PSNR of every DoG level, per test set, method, scale and PSNR convention (Tables 3-5).
+
+    Args:
+        photos: test set name -> HR photos, (1, H, W) uint8 grey each.
+        models: scale -> the trained networks of that scale.
+        conventions: keys of :data:`lrlib.dogsr.DOG_PSNR_CONVENTIONS`.
+
+    Returns:
+        Long table: set, scale, method, level (D1..D4), convention, psnr (dB, mean over the set's
+        images; ``scale`` border pixels shaved, as is usual for SR).
+    """
+    rows = []
+    jobs = [(name, s, image) for name, images in photos.items() for s in scales for image in images]
+    for name, s, image in tqdm(jobs, desc="DoG PSNR", disable=not progress, leave=False):
+        hr = crop_to_scale(to_grey_float(image.to(device)), s)
+        target = stacks("original", hr, s, models[s], cascade=cascade)
+        for method in methods:
+            pred = stacks(method, hr, s, models[s], cascade=cascade)
+            for convention in conventions:
+                # uint8-clipped rebuilds the DoGs from 8-bit Gaussian levels; the others use the float DoGs.
+                p, t = ((dog_uint8(pred[0]), dog_uint8(target[0])) if convention == "uint8-clipped"
+                        else (pred[1], target[1]))
+                for level in range(t.shape[0]):
+                    rows.append({"set": name, "scale": s, "method": method, "level": f"D{level + 1}",
+                                 "convention": convention, "psnr": dog_psnr(p[level], t[level], convention, shave=s)})
+    frame = pd.DataFrame(rows)
+    return frame.groupby(["set", "scale", "method", "level", "convention"], as_index=False, sort=False)["psnr"].mean()
+
+
+def convention_fit(psnr: pd.DataFrame, paper: dict[str, dict[tuple[str, int], dict[str, float]]]) -> pd.Series:
+    """How far each PSNR convention puts our bicubic column from the paper's: the mean absolute
+    difference (dB) over DoG levels and scales of our bicubic PSNR (mean over our test sets) and the
+    paper's (mean over its data sets). The smallest is the convention that best reproduces the paper."""
+    ours = psnr[psnr.method == "bicubic"].groupby(["convention", "level", "scale"])["psnr"].mean()
+    theirs = pd.Series({(level, s): np.mean([table[level, s]["bicubic"] for table in paper.values()])
+                        for level, s in next(iter(paper.values()))})
+    gaps = {}
+    for convention, group in ours.groupby(level="convention"):
+        group = group.droplevel("convention")
+        common = [key for key in group.index if key in theirs.index]
+        gaps[convention] = float(np.mean([abs(group[key] - theirs[key]) for key in common]))
+    return pd.Series(gaps, name="mean |ours - paper| on bicubic (dB)").sort_values()
+
+
+def psnr_wide(psnr: pd.DataFrame, convention: str) -> pd.DataFrame:
+    """Tables 3-5 in the paper's layout for one convention: rows (level, scale), one column per method,
+    mean over the test sets (one row per test set with ``set`` in the index as well)."""
+    chosen = psnr[psnr.convention == convention]
+    by_set = chosen.pivot_table(index=["set", "level", "scale"], columns="method", values="psnr", sort=False)
+    mean = chosen.pivot_table(index=["level", "scale"], columns="method", values="psnr", sort=False)
+    mean.index = pd.MultiIndex.from_tuples([("mean", *key) for key in mean.index], names=by_set.index.names)
+    return pd.concat([by_set, mean]).round(2)
+
+
+def match_table(pairs: Sequence[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor | None]], scales: Sequence[int],
+                models: dict[int, dict[str, nn.Module]], *, cascade: bool, methods: Sequence[str] = METHODS,
+                ratio: float = 0.8, tol: float = 3.0, device: torch.device = torch.device("cpu"),
+                progress: bool = True) -> pd.DataFrame:
+    """SIFT matches per image pair, method and scale (Tables 6-8), with geometric checks where a
+    homography is known.
+
+    Args:
+        pairs: (name, a, b, homography or None); a and b (1 or 3, H, W) uint8; the homography (3, 3)
+            maps a's pixel coordinates to b's.
+        ratio: Lowe's ratio test; tol: pixels within which a projected point counts as the same point.
+
+    Returns:
+        One row per (pair, scale, method): keypoints in a and b, matches, and with a homography
+        correct matches, precision and repeatability (NaN without one).
+    """
+    rows = []
+    jobs = [(pair, s, m) for pair in pairs for s in scales for m in methods]
+    for (name, a, b, h), s, method in tqdm(jobs, desc="SIFT matches", disable=not progress, leave=False):
+        images = [crop_to_scale(to_grey_float(x.to(device)), s) for x in (a, b)]
+        feats = [features_from_stacks(*stacks(method, x, s, models[s], cascade=cascade), cascade=cascade)
+                 for x in images]
+        stats = pair_stats(*feats[0], *feats[1], homography=h, shape_a=images[0].shape[-2:],
+                           shape_b=images[1].shape[-2:], ratio=ratio, tol=tol)
+        rows.append({"pair": name, "scale": s, "method": method, "keypoints a": len(feats[0][0]),
+                     "keypoints b": len(feats[1][0]), **stats})
+    return pd.DataFrame(rows)
+
+
+def match_summary(matches: pd.DataFrame, groups: dict[str, str]) -> pd.DataFrame:
+    """Tables 6-8 in the paper's layout: mean matches per pair, per pair group, scale and method, with
+    the geometric checks (correct matches, precision, repeatability) where homographies are known.
+
+    Args:
+        matches: :func:`match_table`'s rows.
+        groups: pair name -> group label (e.g. "graf", "Urban100 (warped)").
+    """
+    frame = matches.assign(group=matches["pair"].map(groups))
+    numbers = [c for c in ("matches", "correct", "precision", "repeatability") if c in frame]
+    summary = frame.groupby(["group", "scale", "method"], sort=False)[numbers].mean()
+    summary.insert(0, "pairs", frame.groupby(["group", "scale", "method"], sort=False).size())
+    return summary.round(3)
+
+
+@torch.no_grad()
+def prediction_speed(model: DoGSR, size: tuple[int, int], *, batch: int = 16, repeats: int = 10,
+                     device: torch.device = torch.device("cpu")) -> float:
+    """DoG stacks predicted per second by ``model`` for LR inputs of ``size`` (h, w), batched, bf16 on CUDA."""
+    lr = torch.rand(batch, 1, *size, device=device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        model.predict_dog(lr)  # warm-up (cuDNN autotuning)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model.predict_dog(lr)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return batch * repeats / (time.perf_counter() - start)
