@@ -928,19 +928,25 @@ def _decode_all(paths: list[Path], decode: Callable[[Path], _T], desc: str) -> l
                          disable=len(paths) < 1000))
 
 
+def _photos_or_raise(folder: Path, entry: Entry, root: Path, how: str) -> list[Path]:
+    """The photos in ``folder``, or :class:`DatasetMissing` saying what to put where (``how``: how to
+    pass a folder of one's own, for the ``images`` kind)."""
+    files = _photo_files(folder)
+    if not files:
+        if entry.kind == "folder":
+            what = "does not exist" if not folder.exists() else "holds no .png/.jpg/.jpeg/.bmp photos"
+            raise DatasetMissing(f"images: the folder {str(folder)!r} {what}; pass a folder of photos {how}")
+        raise DatasetMissing(f"{entry.name}: no photos in {folder}.\n{entry.instructions(root)}")
+    return files
+
+
 def _load_photo_folder(folder: Path, size: int | None, limit: int | None, entry: Entry,
                        root: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Every photo of a folder as size x size centre crops; labels 0..N-1, classes = file stems."""
     if size is None:
         raise ValueError(f"{entry.name}: photos differ in size, so size=S is required "
                          f"(each photo becomes an S x S centre crop)")
-    files = _photo_files(folder)
-    if not files:
-        if entry.kind == "folder":
-            what = "does not exist" if not folder.exists() else "holds no .png/.jpg/.jpeg/.bmp photos"
-            raise DatasetMissing(f"images: the folder {str(folder)!r} {what}; pass a folder of photos as the "
-                                 f"split: load('images', split='path/to/photos', size={size})")
-        raise DatasetMissing(f"{entry.name}: no photos in {folder}.\n{entry.instructions(root)}")
+    files = _photos_or_raise(folder, entry, root, f"as the split: load('images', split='path/to/photos', size={size})")
     files = files[:limit]
     arrays = _decode_all(files, lambda p: _square(_open_rgb(p), size), desc=f"decoding {entry.name}")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
@@ -1052,13 +1058,7 @@ def photos(name: str, *, folder: str | Path | None = None, grey: bool = False, l
         named = [(n, Image.fromarray(a).convert("RGB")) for n, a in _sample_photos()[:limit]]
         return [(n, finish(im).to(device)) for n, im in named]
     path = Path(folder).expanduser() if entry.kind == "folder" else root / entry.folder
-    files = _photo_files(path)
-    if not files:
-        if entry.kind == "folder":
-            what = "does not exist" if not path.exists() else "holds no .png/.jpg/.jpeg/.bmp photos"
-            raise DatasetMissing(f"images: the folder {str(path)!r} {what}; pass a folder of photos: "
-                                 f"photos('images', folder='path/to/photos')")
-        raise DatasetMissing(f"{name}: no photos in {path}.\n{entry.instructions(root)}")
+    files = _photos_or_raise(path, entry, root, "as folder=: photos('images', folder='path/to/photos')")
     files = files[:limit]
     images = _decode_all(files, lambda p: finish(_open_rgb(p)), desc=f"decoding {name}")
     return [(p.stem, image.to(device)) for p, image in zip(files, images)]

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from .degrade import low_resolution
 from .sift import SIGMAS, gaussian_stack
-from .sr import upsample
+from .sr import fit, upsample
 
 __all__ = ["DEFAULT_BLOCKS", "SqueezeExcitation", "SEResBlock", "LevelNet", "DoGSR", "PatchPool", "patch_pool", "train_dogsr",
            "predict_image", "DOG_PSNR_CONVENTIONS", "dog_uint8", "dog_psnr"]
@@ -279,29 +278,18 @@ def train_dogsr(model: DoGSR, pool: PatchPool, *, steps: int, batch_size: int = 
     _check_int("steps", steps, 1)
     _check_int("batch_size", batch_size, 1)
     dev = next(model.parameters()).device
-    cuda = dev.type == "cuda"
     gen = torch.Generator(device=pool.lr.device).manual_seed(seed)
-    layout = torch.channels_last if cuda else torch.contiguous_format
-    model.to(memory_format=layout).train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    losses = []
-    for _ in tqdm(range(steps), desc=f"DoG-SR method {model.method} x{model.scale}", disable=not progress,
-                  leave=False):
+    layout = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
+    model.to(memory_format=layout)
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(0, len(pool), (batch_size,), device=pool.lr.device, generator=gen)
         x = pool.lr[idx].to(dev, non_blocking=True).contiguous(memory_format=layout)
         target = pool.levels[idx].to(dev, non_blocking=True)
-        if model.method == 1:
-            target = target.diff(dim=1)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
-            loss = F.mse_loss(model(x).float(), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.detach())
-    model.eval()
-    return torch.stack(losses).cpu().tolist()
+        return x, (target.diff(dim=1) if model.method == 1 else target)
+
+    return fit(model, batch, F.mse_loss, steps=steps, lr_rate=lr, desc=f"DoG-SR method {model.method} x{model.scale}",
+               progress=progress)
 
 
 @torch.no_grad()

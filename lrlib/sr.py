@@ -12,12 +12,14 @@ All take and return (N, C, H, W) float images in [0, 1]; ``scale`` is the side f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-__all__ = ["SRCNN", "VDSR", "ESPCN", "EDSR", "build_sr", "upsample", "train_sr", "super_resolve"]
+__all__ = ["SRCNN", "VDSR", "ESPCN", "fit", "EDSR", "build_sr", "upsample", "train_sr", "super_resolve"]
 
 
 def upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -127,6 +129,30 @@ def build_sr(name: str, scale: int, channels: int = 3, **size: int) -> nn.Module
     return _SR[name](scale, channels, **size)
 
 
+def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, steps: int, lr_rate: float,
+        desc: str, progress: bool = True) -> list[float]:
+    """The training loop of every SR network here: ``steps`` Adam steps with a cosine schedule from
+    ``lr_rate`` to 0, each on ``loss_fn(model(x).float(), target)`` for a fresh ``x, target = batch()``,
+    under bf16 autocast on CUDA. Returns the loss of every step (one transfer to the CPU at the end)."""
+    dev = next(model.parameters()).device
+    opt = torch.optim.Adam(model.parameters(), lr=lr_rate)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    losses = []
+    model.train()
+    for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+        x, target = batch()
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            loss = loss_fn(model(x).float(), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.detach())
+    model.eval()
+    return torch.stack(losses).cpu().tolist()
+
+
 def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int = 2000, batch_size: int = 64,
              lr_rate: float = 1e-3, seed: int = 0, progress: bool = True) -> list[float]:
     """Fit ``model`` to map ``lr`` (N, C, h, w) to ``hr`` (N, C, h*s, w*s), uint8 or [0, 1] floats, with an
@@ -137,21 +163,13 @@ def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int
     gen = torch.Generator(device=dev).manual_seed(seed)
     to01 = (lambda t: t.float() / 255) if lr.dtype == torch.uint8 else (lambda t: t.float())
     lr, hr = lr.to(dev), hr.to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr_rate)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    losses = []
-    model.train()
-    for _ in tqdm(range(steps), desc=f"{type(model).__name__} x{model.scale}", disable=not progress, leave=False):
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(0, len(lr), (batch_size,), device=dev, generator=gen)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            loss = F.l1_loss(model(to01(lr[idx])).float(), to01(hr[idx]))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.detach())
-    model.eval()
-    return [float(x) for x in torch.stack(losses).cpu()]
+        return to01(lr[idx]), to01(hr[idx])
+
+    return fit(model, batch, F.l1_loss, steps=steps, lr_rate=lr_rate, desc=f"{type(model).__name__} x{model.scale}",
+               progress=progress)
 
 
 @torch.no_grad()
