@@ -4,6 +4,7 @@ Examples::
 
     lrlib reproduce                      # every notebook, quick on a CUDA GPU, smoke otherwise
     lrlib reproduce --profile quick --only 01
+    lrlib reproduce --profile quick --only 05 --publish   # on a GPU: refresh the committed notebook
     lrlib data list
     lrlib data fetch cifar10
 """
@@ -21,9 +22,13 @@ def _reproduce(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .results import repo_root
-    from .runner import NotebookFailed, execute, notebooks, write_report
+    from .runner import NotebookFailed, execute, notebooks, publish, write_report
 
     profile = args.profile or ("quick" if torch.cuda.is_available() else "smoke")
+    if args.publish and profile != "quick":
+        print(f"error: --publish needs --profile quick (the committed notebooks are quick runs); got {profile!r}",
+              file=sys.stderr)
+        return 2
     out = Path(args.out or repo_root() / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}")
     if out.exists() and any(out.iterdir()):
         print(f"error: run folder {out} exists and is not empty; choose another --out", file=sys.stderr)
@@ -41,6 +46,9 @@ def _reproduce(args: argparse.Namespace) -> int:
             return 1
     report = write_report(done, out, profile)
     print(f"report: {report}")
+    if args.publish:
+        for run in done:
+            print("published: " + ", ".join(str(p.relative_to(repo_root())) for p in publish(run, out)))
     return 0
 
 
@@ -75,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--only", nargs="+", metavar="NN", help="notebook number prefixes, e.g. --only 01 04")
     rep.add_argument("--out", help="run folder (default: runs/<date>-<profile>)")
     rep.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
+    rep.add_argument("--publish", action="store_true",
+                     help="after a successful quick run, replace the committed notebooks (cleaned of papermill's "
+                          "metadata) and their results/ files with the new ones")
     rep.set_defaults(func=_reproduce)
     dat = sub.add_parser("data", help="list or fetch the course data sets",
                          description="Data live in ./data (or $LRLIB_DATA). 'fetch' downloads when online, "

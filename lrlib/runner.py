@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import repo_root, write_atomic
+from .results import repo_root, results_dir, write_atomic
 
-__all__ = ["NotebookFailed", "notebooks", "execute", "write_report", "clean_notebook"]
+__all__ = ["NotebookFailed", "notebooks", "execute", "write_report", "clean_notebook", "publish"]
 
 
 class NotebookFailed(RuntimeError):
@@ -124,3 +124,18 @@ def clean_notebook(path: Path) -> None:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
     write_atomic(path, nbformat.writes(nb) + "\n")
+
+
+def publish(run: Executed, out_dir: Path, *, notebooks_dir: Path | None = None,
+            results: Path | None = None) -> list[Path]:
+    """Put an executed ``quick`` run where readers see it: the cleaned notebook over ``notebooks/`` and its
+    results file (``out_dir/results/<name>.json``) into ``results/``. Both are written atomically; the
+    versions they replace stay in git. Returns the paths written."""
+    notebooks_dir = notebooks_dir or repo_root() / "notebooks"
+    results = results or results_dir()
+    source = out_dir / "results" / f"{run.name}.json"
+    if not source.is_file():
+        raise ValueError(f"{run.name} wrote no results file ({source}); every notebook must end with save_results")
+    target = write_atomic(notebooks_dir / run.path.name, run.path.read_bytes())
+    clean_notebook(target)
+    return [target, write_atomic(results / source.name, source.read_bytes())]

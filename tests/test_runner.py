@@ -45,3 +45,28 @@ def test_failure_names_notebook_and_cell(tmp_path):
     nbformat.write(nb, path)
     with pytest.raises(runner.NotebookFailed, match=r"07_fail failed in cell 2: ValueError: bad scale 0"):
         runner.execute(path, tmp_path / "out", "smoke", timeout=120)
+
+
+def test_publish_copies_the_cleaned_notebook_and_its_results(tmp_path):
+    out = tmp_path / "run"
+    (out / "results").mkdir(parents=True)
+    executed = out / "03_x.ipynb"
+    _executed_notebook(executed)
+    run = runner.Executed("03_x", executed, 2.0)
+    with pytest.raises(ValueError, match="03_x wrote no results file"):
+        runner.publish(run, out, notebooks_dir=tmp_path / "nbs", results=tmp_path / "res")
+    (out / "results" / "03_x.json").write_text('{"numbers": {"a": 1}}')
+    (tmp_path / "nbs").mkdir()
+    written = runner.publish(run, out, notebooks_dir=tmp_path / "nbs", results=tmp_path / "res")
+    assert written == [tmp_path / "nbs" / "03_x.ipynb", tmp_path / "res" / "03_x.json"]
+    nb = json.loads(written[0].read_text())
+    assert "papermill" not in nb["metadata"]
+    assert all("injected-parameters" not in c["metadata"].get("tags", []) for c in nb["cells"])
+    assert json.loads(written[1].read_text()) == {"numbers": {"a": 1}}
+
+
+def test_cli_publish_needs_the_quick_profile(capsys):
+    from lrlib.cli import main
+
+    assert main(["reproduce", "--profile", "smoke", "--publish", "--only", "01"]) == 2
+    assert "--publish needs --profile quick" in capsys.readouterr().err
