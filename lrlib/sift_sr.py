@@ -21,6 +21,7 @@ scale first, so LR and HR pixels line up and HR coordinates stay valid for the h
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from typing import Any
 
@@ -168,8 +169,9 @@ def train_models(photos: Sequence[torch.Tensor], scale: int, settings: dict[str,
         photos: HR training photos, (1, H, W) uint8 grey each; those too small for one LR patch at
             this scale are left out.
         scale: 2 or 4.
-        settings: the profile's ``train`` settings: ``steps``, ``batch_size``, ``lr``, ``lr_patch``,
-            ``blocks1``, ``blocks2``, ``edsr_blocks``, ``width``.
+        settings: the profile's ``fit`` settings: ``steps``, ``batch_size``, ``lr``, ``lr_patch``,
+            ``blocks1``, ``blocks2``, ``edsr_blocks``, ``width`` and optionally ``stride`` (LR pixels
+            between patches; default half a patch).
         cascade: how the Gaussian targets are made (see :func:`lrlib.sift.gaussian_stack`).
         data_key: names the training photos in the cache key.
 
@@ -180,7 +182,8 @@ def train_models(photos: Sequence[torch.Tensor], scale: int, settings: dict[str,
     usable = [p for p in photos if min(p.shape[-2:]) // scale >= settings["lr_patch"]]
     if not usable:
         raise ValueError(f"no training photo is large enough for {settings['lr_patch']}-pixel LR patches at x{scale}")
-    pool = patch_pool(usable, scale, lr_patch=settings["lr_patch"], sigmas=SIGMAS, cascade=cascade, device=device)
+    pool = patch_pool(usable, scale, lr_patch=settings["lr_patch"], stride=settings.get("stride"), sigmas=SIGMAS,
+                      cascade=cascade, device=device)
     models, rows = {}, []
     for name in LEARNED:
         key = {"method": name, "scale": scale, "cascade": cascade, "data": data_key, "seed": seed,
@@ -293,9 +296,9 @@ def psnr_wide(psnr: pd.DataFrame, convention: str) -> pd.DataFrame:
 def match_table(pairs: Sequence[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor | None]], scales: Sequence[int],
                 models: dict[int, dict[str, nn.Module]], *, cascade: bool, methods: Sequence[str] = METHODS,
                 ratio: float = 0.8, tol: float = 3.0, device: torch.device = torch.device("cpu"),
-                progress: bool = True) -> pd.DataFrame:
+                workers: int = 4, progress: bool = True) -> pd.DataFrame:
     """SIFT matches per image pair, method and scale (Tables 6-8), with geometric checks where a
-    homography is known.
+    homography is known; ``workers`` threads work on different pairs at once (rows keep their order).
 
     Args:
         pairs: (name, a, b, homography or None); a and b (1 or 3, H, W) uint8; the homography (3, 3)
@@ -306,16 +309,19 @@ def match_table(pairs: Sequence[tuple[str, torch.Tensor, torch.Tensor, torch.Ten
         One row per (pair, scale, method): keypoints in a and b, matches, and with a homography
         correct matches, precision and repeatability (NaN without one).
     """
-    rows = []
-    jobs = [(pair, s, m) for pair in pairs for s in scales for m in methods]
-    for (name, a, b, h), s, method in tqdm(jobs, desc="SIFT matches", disable=not progress, leave=False):
+    def one(job: tuple[PairTuple, int, str]) -> dict[str, Any]:
+        (name, a, b, h), s, method = job
         images = [crop_to_scale(to_grey_float(x.to(device)), s) for x in (a, b)]
         feats = [features_from_stacks(*stacks(method, x, s, models[s], cascade=cascade), cascade=cascade)
                  for x in images]
         stats = pair_stats(*feats[0], *feats[1], homography=h, shape_a=images[0].shape[-2:],
                            shape_b=images[1].shape[-2:], ratio=ratio, tol=tol)
-        rows.append({"pair": name, "scale": s, "method": method, "keypoints a": len(feats[0][0]),
-                     "keypoints b": len(feats[1][0]), **stats})
+        return {"pair": name, "scale": s, "method": method, "keypoints a": len(feats[0][0]),
+                "keypoints b": len(feats[1][0]), **stats}
+
+    jobs = [(pair, s, m) for pair in pairs for s in scales for m in methods]
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # torch releases the GIL: pairs overlap
+        rows = list(tqdm(pool.map(one, jobs), total=len(jobs), desc="SIFT matches", disable=not progress, leave=False))
     return pd.DataFrame(rows)
 
 
