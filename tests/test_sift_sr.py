@@ -88,7 +88,20 @@ def test_convention_fit_prefers_the_convention_closest_to_the_paper():
                  {"set": "a", "scale": scale, "method": "bicubic", "level": level, "convention": "far", "psnr": value - 9}]
     fit = sift_sr.convention_fit(pd.DataFrame(rows), DOG_PSNR)
     assert list(fit.index) == ["near", "far"]
-    assert fit["near"] == pytest.approx(0.5) and fit["far"] == pytest.approx(9)
+    assert fit.loc["near", "rms"] == pytest.approx(0.5) and fit.loc["far", "bias"] == pytest.approx(-9)
+
+
+def test_convention_fit_breaks_the_straddling_tie():
+    # "a" lies 2 dB above the paper at x2 and 2 dB below at x4; "b" is "a" + 1 dB everywhere: the same
+    # mean |diff| (2 dB), but "a" is centred on the paper and must win on RMS.
+    rows = []
+    for (level, scale), table in DOG_PSNR["Oxford"].items():
+        value = np.mean([t[level, scale]["bicubic"] for t in DOG_PSNR.values()]) + (2 if scale == 2 else -2)
+        rows += [{"set": "s", "scale": scale, "method": "bicubic", "level": level, "convention": c, "psnr": v}
+                 for c, v in (("a", value), ("b", value + 1))]
+    fit = sift_sr.convention_fit(pd.DataFrame(rows), DOG_PSNR)
+    assert fit["mean |diff|"].tolist() == pytest.approx([2, 2])
+    assert list(fit.index) == ["a", "b"] and fit.loc["a", "bias"] == pytest.approx(0)
 
 
 def test_psnr_table_and_wide_layout():
