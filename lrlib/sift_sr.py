@@ -21,8 +21,8 @@ scale first, so LR and HR pixels line up and HR coordinates stay valid for the h
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -34,8 +34,9 @@ from tqdm import tqdm
 from . import data
 from .degrade import low_resolution
 from .dogsr import DoGSR, dog_psnr, dog_uint8, patch_pool, predict_image, train_dogsr
-from .metrics import mean_log_power, radial_power_spectrum
 from .matching import pair_stats, random_homography, warp
+from .metrics import mean_log_power, radial_power_spectrum
+from .models import count_parameters
 from .results import RunCache
 from .sift import SIGMAS, dog_stack, features_from_stacks, gaussian_stack, opencv_sift_features, sift_features
 from .sr import build_sr, train_sr, upsample
@@ -205,7 +206,7 @@ def train_models(photos: Sequence[torch.Tensor], scale: int, settings: dict[str,
                 cache.put(key, record, model)
         model.eval()
         models[name] = model
-        rows.append({"scale": f"x{scale}", "method": name, "parameters": sum(p.numel() for p in model.parameters()),
+        rows.append({"scale": f"x{scale}", "method": name, "parameters": count_parameters(model),
                      "train seconds": round(record["seconds"], 1), "final loss": record["final_loss"]})
     return models, pd.DataFrame(rows)
 

@@ -111,6 +111,12 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def serve(monkeypatch, download: data.Download, path: Path) -> None:
+    """Make the registry download ``download`` come from the local file ``path``, with its real MD5."""
+    monkeypatch.setattr(download, "url", path.as_uri())
+    monkeypatch.setattr(download, "md5", md5(path))
+
+
 # --- registry and paths ---------------------------------------------------------------------------
 
 def test_data_root_follows_env(monkeypatch, tmp_path):
@@ -382,8 +388,7 @@ def cifar_server(tmp_path, monkeypatch):
     archive = make_tar(tmp_path / "cifar-10-python.tar.gz", tmp_path / "server-src" / "cifar-10-batches-py",
                        "cifar-10-batches-py")
     download = data.datasets()["cifar10"].downloads[0]
-    monkeypatch.setattr(download, "url", archive.as_uri())
-    monkeypatch.setattr(download, "md5", md5(archive))
+    serve(monkeypatch, download, archive)
     return download, written
 
 
@@ -430,8 +435,7 @@ def test_fetch_fashion_from_file_urls(root, tmp_path, monkeypatch):
     for f in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):  # the server only has .gz files
         (server / f"{f}.gz").write_bytes(gzip.compress((server / f).read_bytes()))
     for download in data.datasets()["fashion-mnist"].downloads:
-        monkeypatch.setattr(download, "url", (server / download.filename).as_uri())
-        monkeypatch.setattr(download, "md5", md5(server / download.filename))
+        serve(monkeypatch, download, server / download.filename)
     folder = data.fetch("fashion-mnist", progress=False)
     assert sorted(p.name for p in folder.iterdir()) == sorted(d.filename for d in data.datasets()["fashion-mnist"].downloads)
     assert len(data.load("fashion-mnist", "test")) == 12 and len(data.load("fashion-mnist", "train")) == 30
@@ -453,9 +457,7 @@ def svhn_server(tmp_path, monkeypatch):
     written = write_svhn(tmp_path / "svhn-server")
     downloads = data.datasets()["svhn"].downloads
     for download in downloads:
-        path = tmp_path / "svhn-server" / download.filename
-        monkeypatch.setattr(download, "url", path.as_uri())
-        monkeypatch.setattr(download, "md5", md5(path))
+        serve(monkeypatch, download, tmp_path / "svhn-server" / download.filename)
     return downloads, written
 
 
@@ -498,8 +500,7 @@ def write_div2k_zip(path: Path, n: int = 3, seed: int = 5) -> dict[str, np.ndarr
 def div2k_server(tmp_path, monkeypatch):
     written = write_div2k_zip(tmp_path / "DIV2K_train_HR.zip")
     download = data.datasets()["div2k"].downloads[0]
-    monkeypatch.setattr(download, "url", (tmp_path / "DIV2K_train_HR.zip").as_uri())
-    monkeypatch.setattr(download, "md5", md5(tmp_path / "DIV2K_train_HR.zip"))
+    serve(monkeypatch, download, tmp_path / "DIV2K_train_HR.zip")
     return download, written
 
 
@@ -543,8 +544,7 @@ def test_zip_members_outside_the_folder_are_refused(root, tmp_path, monkeypatch,
         else:
             zf.writestr(bad, b"gotcha")
     download = data.datasets()["div2k"].downloads[0]
-    monkeypatch.setattr(download, "url", archive.as_uri())
-    monkeypatch.setattr(download, "md5", md5(archive))
+    serve(monkeypatch, download, archive)
     with pytest.raises(ValueError, match="refusing"):
         data.fetch("div2k", progress=False)
     assert not (root / "evil.png").exists() and not (root / "div2k" / "evil.png").exists()

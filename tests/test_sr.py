@@ -4,6 +4,7 @@ import torch
 from lrlib import data
 from lrlib.degrade import low_resolution
 from lrlib.metrics import psnr
+from lrlib.models import count_parameters
 from lrlib.sr import EDSR, build_sr, super_resolve, train_sr, upsample
 
 
@@ -44,13 +45,10 @@ def test_edsr_baseline_parameter_count():
         return (conv(channels, width) + blocks * 2 * conv(width, width) + conv(width, width)
                 + x2_stages * conv(width, 4 * width) + conv(width, channels))
 
-    def count(model):
-        return sum(p.numel() for p in model.parameters())
-
-    assert count(build_sr("edsr", 2)) == expected(3, 1)
+    assert count_parameters(build_sr("edsr", 2)) == expected(3, 1)
     assert round(expected(3, 1) / 1e6, 2) == 1.37  # EDSR-baseline's published size, RGB x2
-    assert count(EDSR(4, 1)) == expected(1, 2)
-    assert count(EDSR(2, 1, blocks=4, width=32)) == expected(1, 1, width=32, blocks=4)
+    assert count_parameters(EDSR(4, 1)) == expected(1, 2)
+    assert count_parameters(EDSR(2, 1, blocks=4, width=32)) == expected(1, 1, width=32, blocks=4)
 
 
 @pytest.mark.parametrize("scale", [5, 8])
