@@ -21,13 +21,13 @@ from scipy import stats
 from .data import ImageSet, load
 from .degrade import low_resolution
 from .models import Classifier, build_model
-from .papers import DFD_TABLE1
+from .papers import DFD_TABLE1, DFD_TABLE2
 from .sr import build_sr, super_resolve, train_sr, upsample
 from .results import RunCache
 from .train import TrainConfig, evaluate, train_classifier
 
 __all__ = ["dfd_loss", "RunCache", "classification_data", "train_teacher", "dfd_cell", "table1_frame",
-           "sr_then_classify", "INITS"]
+           "sr_then_classify", "findings", "INITS"]
 
 INITS = ("teacher", "baseline")
 
@@ -202,7 +202,7 @@ def table1_frame(rows: list[dict]) -> pd.DataFrame:
     out = []
     for r in rows:
         c, size = r["cell"], f"{32 // r['factor']}x{32 // r['factor']}"
-        paper = DFD_TABLE1.get((r["arch"], r["dataset"], size), {})
+        paper = _paper_cell(r) or {}
         out.append({
             "data set": r["dataset"], "network": r["arch"], "LR size": size, "init": r["init"],
             "seeds": len(c["dfd"]),
@@ -215,3 +215,56 @@ def table1_frame(rows: list[dict]) -> pd.DataFrame:
             "paper gain": round(paper["dfd"] - paper["baseline"], 2) if paper else None,
         })
     return pd.DataFrame(out)
+
+
+
+def _paper_cell(row: dict) -> dict[str, float] | None:
+    """The paper's Table 1 entry for a row of :func:`dfd_cell` results (None for data sets it did not run)."""
+    size = 32 // row["factor"]
+    return DFD_TABLE1.get((row["arch"], row["dataset"], f"{size}x{size}"))
+
+
+def findings(rows: list[dict], hr_accuracy: dict[tuple[str, str], float], *, alpha: float = 0.05) -> str:
+    """What this run's Table 1 says, in plain words, as a Markdown bullet list.
+
+    Every sentence is computed from ``rows`` (as for :func:`table1_frame`) and ``hr_accuracy``
+    ((data set, network) -> top-1 in [0, 1]), so the notebook's conclusions follow its numbers:
+
+    * per initialisation, in how many cells DFD beats (or loses to) the LR baseline beyond the noise
+      (Welch's p < ``alpha``), and its mean gain in points;
+    * which initialisation's gains lie closer to the paper's (root mean square of ours - paper's gain
+      over the cells the paper ran);
+    * the feature loss alone: DFD against its lambda = 0 control, which starts from the same weights;
+    * our LR baselines and the ResNet-18 CIFAR-10 teacher against the paper's.
+    """
+    if not rows:
+        raise ValueError("findings needs at least one Table 1 row; got an empty list")
+    gain = {id(r): 100 * (r["cell"]["dfd_mean"] - r["cell"]["baseline_mean"]) for r in rows}
+    lines, fit = [], {}
+    for init in dict.fromkeys(r["init"] for r in rows):
+        part = [r for r in rows if r["init"] == init]
+        beyond = [r for r in part if r["cell"]["p_value"] is not None and r["cell"]["p_value"] < alpha]
+        better = sum(gain[id(r)] > 0 for r in beyond)
+        lines.append(f"**DFD from the {init}:** better than the LR baseline beyond the noise (p < {alpha}) in "
+                     f"{better} of {len(part)} cells, worse in {len(beyond) - better}, within the noise in "
+                     f"{len(part) - len(beyond)}; mean gain {sum(gain[id(r)] for r in part) / len(part):+.2f} points.")
+        diffs = [gain[id(r)] - (p["dfd"] - p["baseline"]) for r in part if (p := _paper_cell(r))]
+        if diffs:
+            fit[init] = (sum(d * d for d in diffs) / len(diffs)) ** 0.5
+    if fit:
+        closest = min(fit, key=fit.get)
+        lines.append(f"**Which start matches the paper:** our gains from the {closest} lie closest to the paper's "
+                     "(RMS difference " + ", ".join(f"{k} {v:.2f}" for k, v in fit.items()) + " points).")
+    effect = [100 * (r["cell"]["dfd_mean"] - r["cell"]["control_mean"]) for r in rows]
+    lines.append(f"**The feature loss alone** (DFD minus the lambda = 0 control, same start and schedule): "
+                 f"mean {sum(effect) / len(effect):+.2f} points, positive in {sum(d > 0 for d in effect)} "
+                 f"of {len(rows)} cells.")
+    gap = [100 * r["cell"]["baseline_mean"] - p["baseline"] for r in rows
+           if r["init"] == rows[0]["init"] and (p := _paper_cell(r))]
+    if gap:
+        lines.append(f"**LR baselines:** ours minus the paper's, mean {sum(gap) / len(gap):+.2f} points over "
+                     f"{len(gap)} cells (from {min(gap):+.2f} to {max(gap):+.2f}).")
+    if ("cifar10", "resnet18") in hr_accuracy:
+        lines.append(f"**HR teacher** (ResNet-18, CIFAR-10): {100 * hr_accuracy['cifar10', 'resnet18']:.2f}% "
+                     f"against the paper's {DFD_TABLE2['HR-baseline']:.2f}%.")
+    return "\n".join(f"- {line}" for line in lines)

@@ -43,7 +43,7 @@ from .sr import build_sr, train_sr, upsample
 
 __all__ = ["METHODS", "LEARNED", "PairTuple", "photo_set", "graf_pairs", "warped_pairs", "to_grey_float",
            "crop_to_scale", "opencv_agreement", "spectra", "train_models", "stacks", "psnr_table",
-           "convention_fit", "psnr_wide", "match_table", "match_summary", "prediction_speed"]
+           "convention_fit", "psnr_wide", "match_table", "match_summary", "prediction_speed", "findings"]
 
 PairTuple = tuple[str, torch.Tensor, torch.Tensor, "torch.Tensor | None"]
 
@@ -363,3 +363,58 @@ def prediction_speed(model: DoGSR, size: tuple[int, int], *, batch: int = 16, re
         if device.type == "cuda":
             torch.cuda.synchronize()
     return batch * repeats / (time.perf_counter() - start)
+
+
+def findings(psnr: pd.DataFrame, fit: pd.DataFrame, matches: pd.DataFrame,
+             paper_psnr: dict[str, dict[tuple[str, int], dict[str, float]]],
+             paper_matches: dict[tuple[str, int], dict[str, float]]) -> str:
+    """What this run's Tables 3-8 say beside the paper's, in plain words, as a Markdown bullet list.
+
+    Every sentence is computed from the run, so the notebook's conclusions follow its numbers:
+
+    * the PSNR convention closest to the paper's bicubic column (``fit``, from :func:`convention_fit`);
+    * per scale, each learned method's mean DoG-PSNR gain over bicubic under that convention (mean over
+      levels and test sets), beside the paper's (mean over its data sets), and the best method of each;
+    * per scale, the share of the original pair's SIFT matches each method keeps, beside the paper's
+      (mean over its data sets), and, over pairs with a known homography, each method's precision.
+
+    Args:
+        psnr: :func:`psnr_table`'s long table; matches: :func:`match_table`'s rows.
+        paper_psnr, paper_matches: :data:`lrlib.papers.DOG_PSNR` and :data:`lrlib.papers.DOG_MATCHES`.
+    """
+    convention = fit.index[0]
+    lines = [f"**PSNR convention:** `{convention}` puts our bicubic column closest to the paper's "
+             f"(RMS {fit.iloc[0]['rms']:.2f} dB, bias {fit.iloc[0]['bias']:+.2f} dB; "
+             + ", ".join(f"`{c}` {r['rms']:.2f}" for c, r in fit.iloc[1:].iterrows()) + " dB RMS)."]
+    ours = psnr[psnr.convention == convention].groupby(["scale", "method"])["psnr"].mean()
+    theirs = pd.DataFrame([{"scale": s, **row} for table in paper_psnr.values() for (_, s), row in table.items()])
+    theirs = theirs.groupby("scale").mean()
+    matched = matches.groupby(["scale", "method"])["matches"].mean()
+    paper_m = pd.DataFrame([{"scale": s, **row} for (_, s), row in paper_matches.items()]).groupby("scale").mean()
+    for s in sorted(ours.index.get_level_values("scale").unique()):
+        learned = [m for m in LEARNED if (s, m) in ours.index]
+        gain = {m: ours[s, m] - ours[s, "bicubic"] for m in learned}
+        paper_gain = {m: theirs.loc[s, m] - theirs.loc[s, "bicubic"] for m in learned if s in theirs.index}
+        line = (f"**x{s}, DoG PSNR gain over bicubic** (dB, ours / paper): "
+                + ", ".join(f"{m} {gain[m]:+.2f} / " + (f"{paper_gain[m]:+.2f}" if m in paper_gain else "n/a")
+                            for m in learned)
+                + f"; best: ours {max(gain, key=gain.get)}")
+        lines.append(line + (f", paper {max(paper_gain, key=paper_gain.get)}." if paper_gain else "."))
+        if (s, "original") in matched.index:
+            kept = {m: matched[s, m] / matched[s, "original"] for m in METHODS[1:] if (s, m) in matched.index}
+            paper_kept = ({m: paper_m.loc[s, m] / paper_m.loc[s, "original"] for m in kept} if s in paper_m.index
+                          else {})
+            lines.append(f"**x{s}, SIFT matches kept** (share of the original pair's, ours / paper): "
+                         + ", ".join(f"{m} {kept[m]:.0%} / " + (f"{paper_kept[m]:.0%}" if m in paper_kept else "n/a")
+                                     for m in kept) + ".")
+        checked = matches[(matches.scale == s) & matches["correct"].notna()] if "correct" in matches else []
+        if len(checked):
+            precision = checked.groupby("method")[["correct", "matches"]].sum()
+            precision = (precision["correct"] / precision["matches"].clip(lower=1)).reindex(list(METHODS)).dropna()
+            most = checked.groupby("method")["matches"].mean().drop("original", errors="ignore")
+            correct = checked.groupby("method")["correct"].mean().drop("original", errors="ignore")
+            n = checked["pair"].nunique()
+            lines.append(f"**x{s}, correct matches** ({n} pair{'s' * (n != 1)} with a homography): precision "
+                         + ", ".join(f"{m} {p:.0%}" for m, p in precision.items())
+                         + f"; most matches: {most.idxmax()}, most correct matches: {correct.idxmax()}.")
+    return "\n".join(f"- {line}" for line in lines)

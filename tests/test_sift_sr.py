@@ -125,3 +125,37 @@ def test_spectra_and_opencv_agreement():
     agreement = sift_sr.opencv_agreement(photos[1:], cascade=False)
     assert set(agreement) == {"our keypoints per photo", "OpenCV keypoints per photo", "precision", "recall"}
     assert 0 <= agreement["recall"] <= 1 and agreement["precision"] > 0.3
+
+
+def test_findings_follow_the_numbers():
+    from lrlib.papers import DOG_MATCHES
+
+    gain = {"bicubic": 0.0, "srcnn": 0.2, "edsr": 0.5, "method1": 1.0, "method2": 2.0}
+    rows = []
+    for (level, scale) in DOG_PSNR["Oxford"]:
+        base = np.mean([t[level, scale]["bicubic"] for t in DOG_PSNR.values()])
+        for convention, offset in (("near", 0.3), ("far", 6.0)):
+            rows += [{"set": "s", "scale": scale, "method": m, "level": level, "convention": convention,
+                      "psnr": base + offset + g} for m, g in gain.items()]
+    psnr = pd.DataFrame(rows)
+    fit = sift_sr.convention_fit(psnr, DOG_PSNR)
+    counts = {"original": 100, "bicubic": 60, "srcnn": 62, "edsr": 70, "method1": 80, "method2": 75}
+    correct = {"original": 90, "bicubic": 30, "srcnn": 31, "edsr": 49, "method1": 40, "method2": 60}
+    matches = pd.DataFrame([{"pair": p, "scale": 2, "method": m, "matches": n,
+                             "correct": correct[m] if p == "with h" else np.nan} for p in ("with h", "without")
+                            for m, n in counts.items()])
+    text = sift_sr.findings(psnr, fit, matches, DOG_PSNR, DOG_MATCHES)
+    lines = text.splitlines()
+    assert "`near` puts our bicubic column closest" in lines[0] and "`far` 6.00" in lines[0]
+    x2 = next(line for line in lines if line.startswith("- **x2, DoG PSNR"))
+    paper = {m: np.mean([t[level, 2][m] - t[level, 2]["bicubic"] for t in DOG_PSNR.values()
+                         for level in ("D1", "D2", "D3", "D4")]) for m in gain}
+    assert f"method2 +2.00 / {paper['method2']:+.2f}" in x2 and f"srcnn +0.20 / {paper['srcnn']:+.2f}" in x2
+    assert "best: ours method2, paper method2" in x2
+    kept = next(line for line in lines if line.startswith("- **x2, SIFT matches kept"))
+    paper_m = {m: np.mean([row[m] for (_, s), row in DOG_MATCHES.items() if s == 2]) for m in counts}
+    assert f"method1 80% / {paper_m['method1'] / paper_m['original']:.0%}" in kept
+    checked = next(line for line in lines if line.startswith("- **x2, correct matches"))
+    assert "(1 pair with" in checked and "original 90%" in checked and "method2 80%" in checked
+    assert "most matches: method1, most correct matches: method2" in checked
+    assert not any(line.startswith("- **x4") for line in lines if "matches" in line)
