@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import asdict, replace
 from typing import Callable
 
@@ -86,6 +87,17 @@ def train_teacher(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tup
     return model.eval().requires_grad_(False), accuracy
 
 
+def _welch_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided p-value of Welch's t-test, or None where it is undefined: fewer than two values in a
+    group, or no spread in either (equal accuracies over seeds happen on tiny test sets)."""
+    if min(len(a), len(b)) < 2 or max(max(a) - min(a), max(b) - min(b)) == 0:
+        return None
+    with warnings.catch_warnings():  # one constant group is fine (variance 0); scipy warns about it anyway
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        p = stats.ttest_ind(a, b, equal_var=False).pvalue
+    return None if p != p else float(p)
+
+
 def dfd_cell(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
              train_lr: torch.Tensor, test_lr: torch.Tensor, *, data_key: str, factor: int,
              teacher: Classifier, base: TrainConfig, finetune: TrainConfig, seeds: list[int],
@@ -139,8 +151,7 @@ def dfd_cell(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[to
         t = torch.tensor(v, dtype=torch.float64)
         summary[f"{k}_mean"] = float(t.mean())
         summary[f"{k}_std"] = float(t.std()) if len(v) > 1 else 0.0
-    p = stats.ttest_ind(out["dfd"], out["baseline"], equal_var=False).pvalue if len(seeds) > 1 else float("nan")
-    summary["p_value"] = None if p != p else float(p)  # undefined (NaN) for one seed or no spread at all
+    summary["p_value"] = _welch_p(out["dfd"], out["baseline"])
     return summary
 
 

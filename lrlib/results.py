@@ -124,28 +124,37 @@ class RunCache:
     """Finished trainings, one JSON (and optionally weights) per run key, so an interrupted notebook resumes.
 
     Keys are hashed from everything that defines a run (architecture, data, factor, method, lambda,
-    initialisation, seed and the whole training configuration).
+    initialisation, seed and the whole training configuration). The cache also keeps a ledger of the
+    runs it served or stored since it was opened (:meth:`ledger`), so a notebook that resumed can
+    still report how much training its numbers took.
     """
 
     def __init__(self, folder: str | Path | None):
         self.folder = Path(folder) if folder else None
+        self._used: dict[str, dict] = {}
 
     @classmethod
     def named(cls, name: str) -> "RunCache":
         """The cache ``<$LRLIB_CACHE or data/cache>/runs/<name>``."""
         return cls(cache_dir() / "runs" / name)
 
-    def _path(self, key: dict, suffix: str) -> Path | None:
-        if self.folder is None:
-            return None
+    @staticmethod
+    def _name(key: dict) -> str:
         digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        return self.folder / f"{key.get('method', 'run')}-{digest}{suffix}"
+        return f"{key.get('method', 'run')}-{digest}"
+
+    def _path(self, key: dict, suffix: str) -> Path | None:
+        return None if self.folder is None else self.folder / f"{self._name(key)}{suffix}"
 
     def get(self, key: dict) -> dict | None:
         path = self._path(key, ".json")
-        return json.loads(path.read_text()) if path and path.exists() else None
+        record = json.loads(path.read_text()) if path and path.exists() else None
+        if record is not None:
+            self._used[self._name(key)] = {**record, "loaded": True}
+        return record
 
     def put(self, key: dict, record: dict, model: torch.nn.Module | None = None) -> None:
+        self._used[self._name(key)] = {"key": key, **record, "loaded": False}
         if self.folder is None:
             return
         if model is not None:
@@ -153,6 +162,14 @@ class RunCache:
             torch.save(model.state_dict(), buffer)
             write_atomic(self._path(key, ".pt"), buffer.getvalue())
         write_atomic(self._path(key, ".json"), json.dumps({"key": key, **record}, indent=1))
+
+    def ledger(self) -> dict[str, float]:
+        """The runs served (``loaded``) or stored (``trained``) since this cache was opened, and
+        ``train_seconds``: the training time they took when they ran, whichever session ran them."""
+        used = self._used.values()
+        return {"runs": len(used), "trained": sum(not r["loaded"] for r in used),
+                "loaded": sum(r["loaded"] for r in used),
+                "train_seconds": round(sum(r.get("seconds", 0.0) for r in used), 1)}
 
     def weights(self, key: dict) -> dict | None:
         path = self._path(key, ".pt")

@@ -116,6 +116,9 @@ def opencv_agreement(images: Sequence[torch.Tensor], *, cascade: bool, tol: floa
 
 def to_grey_float(image: torch.Tensor) -> torch.Tensor:
     """(1, H, W) or (3, H, W) uint8 -> (1, 1, H, W) float grey in [0, 1] (ITU-R 601 luma for colour)."""
+    if image.ndim != 3 or image.shape[0] not in (1, 3) or image.dtype != torch.uint8:
+        raise ValueError(f"image must be uint8 (1, H, W) or (3, H, W), as lrlib.data.photos gives; got "
+                         f"{image.dtype} {tuple(image.shape)}")
     x = image.float() / 255
     if x.shape[0] == 3:
         x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
@@ -125,6 +128,8 @@ def to_grey_float(image: torch.Tensor) -> torch.Tensor:
 def crop_to_scale(image: torch.Tensor, scale: int) -> torch.Tensor:
     """Crop the bottom and right edges so that H and W are multiples of ``scale`` (top-left stays put)."""
     h, w = image.shape[-2:]
+    if not isinstance(scale, int) or not 1 <= scale <= min(h, w):
+        raise ValueError(f"scale must be an integer from 1 to the image's shorter side ({min(h, w)} px); got {scale!r}")
     return image[..., : h - h % scale, : w - w % scale]
 
 

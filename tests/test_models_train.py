@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -106,10 +108,18 @@ def test_dfd_cell_over_seeds_and_resume(tmp_path, monkeypatch):
     assert len(cell["baseline"]) == len(cell["dfd"]) == len(cell["control"]) == 2
     assert cell["dfd_mean"] == pytest.approx(sum(cell["dfd"]) / 2)
     assert cell["p_value"] is None or 0 <= cell["p_value"] <= 1
-    # a second call finds every run in the cache: no training at all
+    first = cache.ledger()  # the teacher, then baseline, DFD and control for each of 2 seeds
+    assert (first["runs"], first["trained"], first["loaded"]) == (7, 7, 0) and first["train_seconds"] > 0
+    # a second call, in a new session, finds every run in the cache: no training at all
     monkeypatch.setattr(distill, "train_classifier", lambda *a, **k: pytest.fail("trained again"))
-    again = distill.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="baseline", **kwargs)
+    reopened = distill.RunCache(tmp_path)
+    again = distill.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="baseline",
+                             **{**kwargs, "cache": reopened})
     assert again["dfd"] == cell["dfd"] and again["baseline"] == cell["baseline"]
+    teacher_seconds = json.loads(next(tmp_path.glob("teacher-*.json")).read_text())["seconds"]
+    resumed = reopened.ledger()  # the six cell runs, with the training time they took in the first call
+    assert (resumed["runs"], resumed["trained"], resumed["loaded"]) == (6, 0, 6)
+    assert resumed["train_seconds"] == pytest.approx(first["train_seconds"] - teacher_seconds, abs=0.11)
     with pytest.raises(ValueError, match="'scratch'"):
         distill.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="scratch", **kwargs)
 
@@ -175,3 +185,19 @@ def test_findings_follow_the_numbers():
     assert "93.12% against the paper's 93.38%" in text
     with pytest.raises(ValueError, match="at least one"):
         findings([], {})
+
+
+def test_welch_p_matches_scipy_and_is_none_where_undefined():
+    import warnings
+
+    from scipy import stats
+
+    from lrlib.distill import _welch_p
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a constant group must not print scipy's precision warning
+        p = _welch_p([0.5, 0.5, 0.5], [0.40, 0.45, 0.50])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the reference call warns; its value is still right
+        expected = stats.ttest_ind([0.5, 0.5, 0.5], [0.40, 0.45, 0.50], equal_var=False).pvalue
+    assert p == pytest.approx(expected)
+    assert _welch_p([0.7, 0.7], [0.7, 0.7]) is None and _welch_p([0.7], [0.6, 0.5]) is None

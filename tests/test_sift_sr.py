@@ -35,6 +35,10 @@ def test_to_grey_float_and_crop():
     assert grey.shape == (1, 1, 50, 61)
     np.testing.assert_allclose(grey[0, 0].numpy(), expected.numpy(), atol=1e-6)
     assert sift_sr.crop_to_scale(grey, 4).shape == (1, 1, 48, 60)
+    with pytest.raises(ValueError, match="scale must be an integer from 1 to the image's shorter side \\(50 px\\); got 0"):
+        sift_sr.crop_to_scale(grey, 0)
+    with pytest.raises(ValueError, match=r"must be uint8 \(1, H, W\) or \(3, H, W\).*got torch.float32 \(50, 61\)"):
+        sift_sr.to_grey_float(grey[0, 0])
 
 
 def test_stacks_of_the_fixed_methods_are_the_stacks_of_their_images():
