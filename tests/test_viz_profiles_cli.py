@@ -56,3 +56,15 @@ def test_cli_data_list_and_offline_fetch(tmp_path, monkeypatch, capsys):
     assert str(tmp_path) in out and "cifar10" in out and "missing" in out
     assert main(["data", "fetch", "b100"]) == 1  # photo sets cannot be downloaded: say where to put them
     assert "sr/b100" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_distillation_profiles_give_every_data_set_a_student_start(profile):
+    from lrlib.distill import INITS
+    from lrlib.profiles import SETTINGS
+
+    s = SETTINGS["04_distillation"][profile]
+    assert set(s["inits"]) == set(s["datasets"])
+    assert all(starts and set(starts) <= set(INITS) for starts in s["inits"].values())
+    if profile != "smoke":  # the paper's data set gets both readings of "fine-tuned"
+        assert s["inits"]["cifar10"] == list(INITS)
