@@ -415,11 +415,12 @@ def findings(psnr: pd.DataFrame, fit: pd.DataFrame, matches: pd.DataFrame,
         checked = matches[(matches.scale == s) & matches["correct"].notna()] if "correct" in matches else []
         if len(checked):
             precision = checked.groupby("method")[["correct", "matches"]].sum()
-            precision = (precision["correct"] / precision["matches"].clip(lower=1)).reindex(list(METHODS)).dropna()
+            precision = (precision["correct"] / precision["matches"].where(precision["matches"] > 0)).reindex(
+                [m for m in METHODS if m in precision.index])  # NaN (no matches at all) is shown as n/a
             most = checked.groupby("method")["matches"].mean().drop("original", errors="ignore")
             correct = checked.groupby("method")["correct"].mean().drop("original", errors="ignore")
             n = checked["pair"].nunique()
             lines.append(f"**x{s}, correct matches** ({n} pair{'s' * (n != 1)} with a homography): precision "
-                         + ", ".join(f"{m} {p:.0%}" for m, p in precision.items())
+                         + ", ".join(f"{m} " + ("n/a" if p != p else f"{p:.0%}") for m, p in precision.items())
                          + f"; most matches: {most.idxmax()}, most correct matches: {correct.idxmax()}.")
     return "\n".join(f"- {line}" for line in lines)

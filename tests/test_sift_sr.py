@@ -143,8 +143,8 @@ def test_findings_follow_the_numbers():
                       "psnr": base + offset + g} for m, g in gain.items()]
     psnr = pd.DataFrame(rows)
     fit = sift_sr.convention_fit(psnr, DOG_PSNR)
-    counts = {"original": 100, "bicubic": 60, "srcnn": 62, "edsr": 70, "method1": 80, "method2": 75}
-    correct = {"original": 90, "bicubic": 30, "srcnn": 31, "edsr": 49, "method1": 40, "method2": 60}
+    counts = {"original": 100, "bicubic": 60, "srcnn": 0, "edsr": 70, "method1": 80, "method2": 75}
+    correct = {"original": 90, "bicubic": 30, "srcnn": 0, "edsr": 49, "method1": 40, "method2": 60}
     matches = pd.DataFrame([{"pair": p, "scale": 2, "method": m, "matches": n,
                              "correct": correct[m] if p == "with h" else np.nan} for p in ("with h", "without")
                             for m, n in counts.items()])
@@ -161,5 +161,6 @@ def test_findings_follow_the_numbers():
     assert f"method1 80% / {paper_m['method1'] / paper_m['original']:.0%}" in kept
     checked = next(line for line in lines if line.startswith("- **x2, correct matches"))
     assert "(1 pair with" in checked and "original 90%" in checked and "method2 80%" in checked
+    assert "srcnn n/a" in checked  # no matches: no precision, rather than 0%
     assert "most matches: method1, most correct matches: method2" in checked
     assert not any(line.startswith("- **x4") for line in lines if "matches" in line)
