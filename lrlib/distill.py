@@ -228,7 +228,6 @@ def table1_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-
 def _paper_cell(row: dict) -> dict[str, float] | None:
     """The paper's Table 1 entry for a row of :func:`dfd_cell` results (None for data sets it did not run)."""
     size = 32 // row["factor"]
@@ -250,23 +249,27 @@ def findings(rows: list[dict], hr_accuracy: dict[tuple[str, str], float], *, alp
     """
     if not rows:
         raise ValueError("findings needs at least one Table 1 row; got an empty list")
-    gain = {id(r): 100 * (r["cell"]["dfd_mean"] - r["cell"]["baseline_mean"]) for r in rows}
+    def points(row: dict, a: str, b: str) -> float:
+        """Mean accuracy of ``a`` minus that of ``b`` in one Table 1 cell, in percentage points."""
+        return 100 * (row["cell"][f"{a}_mean"] - row["cell"][f"{b}_mean"])
+
     lines, fit = [], {}
     for init in dict.fromkeys(r["init"] for r in rows):
         part = [r for r in rows if r["init"] == init]
         beyond = [r for r in part if r["cell"]["p_value"] is not None and r["cell"]["p_value"] < alpha]
-        better = sum(gain[id(r)] > 0 for r in beyond)
+        better = sum(points(r, "dfd", "baseline") > 0 for r in beyond)
+        mean_gain = sum(points(r, "dfd", "baseline") for r in part) / len(part)
         lines.append(f"**DFD from the {init}:** better than the LR baseline beyond the noise (p < {alpha}) in "
                      f"{better} of {len(part)} cells, worse in {len(beyond) - better}, within the noise in "
-                     f"{len(part) - len(beyond)}; mean gain {sum(gain[id(r)] for r in part) / len(part):+.2f} points.")
-        diffs = [gain[id(r)] - (p["dfd"] - p["baseline"]) for r in part if (p := _paper_cell(r))]
+                     f"{len(part) - len(beyond)}; mean gain {mean_gain:+.2f} points.")
+        diffs = [points(r, "dfd", "baseline") - (p["dfd"] - p["baseline"]) for r in part if (p := _paper_cell(r))]
         if diffs:
             fit[init] = (sum(d * d for d in diffs) / len(diffs)) ** 0.5
     if fit:
         closest = min(fit, key=fit.get)
         lines.append(f"**Which start matches the paper:** our gains from the {closest} lie closest to the paper's "
                      "(RMS difference " + ", ".join(f"{k} {v:.2f}" for k, v in fit.items()) + " points).")
-    effect = [100 * (r["cell"]["dfd_mean"] - r["cell"]["control_mean"]) for r in rows]
+    effect = [points(r, "dfd", "control") for r in rows]
     lines.append(f"**The feature loss alone** (DFD minus the lambda = 0 control, same start and schedule): "
                  f"mean {sum(effect) / len(effect):+.2f} points, positive in {sum(d > 0 for d in effect)} "
                  f"of {len(rows)} cells.")

@@ -54,7 +54,7 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # One GPU: one-cycle schedules, label smoothing, bf16; Fashion-MNIST stands in for SVHN offline.
         # Fine-tuning dominates the cost (12 cells x 3 seeds x DFD and its control), so it is short, and
         # the second start (from the LR baseline) runs only where the paper has numbers to compare with.
-        # Estimated from ResNet-18's measured 52,000 img/s and the networks' FLOPs: about 15 min on one H100.
+        # Estimated from ResNet-18's measured 52,000 img/s and the networks' FLOPs: about 16 min on one H100.
         "quick": dict(datasets=["cifar10", "fashion-mnist"], archs=["alexnet", "vgg16", "resnet18"],
                       factors=[4, 2], seeds=[0, 1, 2],
                       inits={"cifar10": ["teacher", "baseline"], "fashion-mnist": ["teacher"]}, lam=2.0,

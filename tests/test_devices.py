@@ -3,8 +3,8 @@ device (bf16 autocast, data and stacks on the GPU), so a GPU session can check t
 On CUDA the results must agree with the CPU's."""
 
 import pytest
-import skimage.data
 import torch
+from test_sift_sr import _camera
 
 from lrlib import data, sift, sift_sr
 from lrlib.degrade import low_resolution_uint8
@@ -14,12 +14,6 @@ from lrlib.models import build_model
 from lrlib.train import TrainConfig, evaluate, train_classifier
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-def _camera(size: int) -> torch.Tensor:
-    """skimage's camera photo, (1, size, size) uint8 grey."""
-    image = torch.from_numpy(skimage.data.camera())[None, None].float()
-    return torch.nn.functional.interpolate(image, size=(size, size), mode="area").round().to(torch.uint8)[0]
 
 
 @pytest.mark.parametrize("device", DEVICES)
