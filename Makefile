@@ -1,12 +1,14 @@
-# Two commands: `make reproduce` (run every notebook, write a report) and `make test`.
-# Both create the virtual environment .venv when it is missing.
+# Three commands: `make lab` (explore the notebooks), `make reproduce` (run every notebook, write a report)
+# and `make test`.
+# All three create the virtual environment .venv when it is missing.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PROFILE ?=
 ONLY    ?=
+PORT    ?=
 
-.PHONY: reproduce test env clean-env
+.PHONY: lab reproduce test env clean-env
 
 env: $(VENV)/.installed
 
@@ -15,6 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
+
+# JupyterLab on notebooks/ with the kernel "Python (lrlib)" (this environment); override: make lab PORT=8890
+lab: env
+	$(BIN)/lrlib lab $(if $(PORT),--port $(PORT))
 
 # Execute the notebooks into runs/<date>-<profile>/ and write REPORT.md there.
 # quick on a CUDA GPU, smoke otherwise; override: make reproduce PROFILE=paper ONLY=01

@@ -11,6 +11,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_collectstart(collector):
-    # nbval: stderr (warnings, progress) differs between machines; never compare it.
+    # nbval: stderr (warnings, progress) differs between machines; never compare it. text/markdown: the
+    # Markdown form of DataFrames (viz.style) says what their text/plain, which is compared, says.
     if collector.fspath and collector.fspath.ext == ".ipynb":
-        collector.skip_compare += ("text/html", "application/javascript", "stderr")
+        collector.skip_compare += ("text/html", "text/markdown", "application/javascript", "stderr")

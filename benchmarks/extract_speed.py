@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from lrlib import data
 from lrlib.backbones import IMAGENET_MEAN, IMAGENET_STD, extract, load_backbone
-from lrlib.results import provenance, write_atomic
+from lrlib.paths import write_atomic
+from lrlib.results import provenance
 
 
 class PilResize(Dataset):

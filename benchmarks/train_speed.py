@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from lrlib import data
 from lrlib.models import build_model
-from lrlib.results import provenance, write_atomic
+from lrlib.paths import write_atomic
+from lrlib.results import provenance
 from lrlib.train import TrainConfig, evaluate, train_classifier
 
 
@@ -89,7 +90,7 @@ def main() -> None:
     for epochs in args.epochs:
         for lr in args.lr:
             model = build_model("resnet18").cuda()
-            hist = train_classifier(model, *gpu, TrainConfig(epochs=epochs, lr=lr), progress=False)
+            hist = train_classifier(model, *gpu, TrainConfig(epochs=epochs, learning_rate=lr), progress=False)
             acc = evaluate(model, test.images.cuda(), test.labels.cuda())
             acc_tta = evaluate(model, test.images.cuda(), test.labels.cuda(), flip=True)
             report["teacher"].append({"epochs": epochs, "lr": lr, "seconds": hist.seconds, "test_accuracy": acc,

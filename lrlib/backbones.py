@@ -18,7 +18,6 @@ channels-last -> bf16 autocast on CUDA -> features in float32.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +27,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .data import cache_dir
 from .degrade import low_resolution
-from .results import write_atomic
+from .device import bf16_autocast
+from .paths import cache_dir, write_atomic
+from .results import fingerprint
 
 __all__ = ["Backbone", "BACKBONES", "load_backbone", "preprocess", "extract", "features"]
 
@@ -161,7 +161,6 @@ def extract(backbone: Backbone, images: torch.Tensor, *, factor: int = 1, size: 
         (N, dim) float32 features on the backbone's device.
     """
     device = backbone.device
-    use_amp = device.type == "cuda"
     batch_size = max(1, min(batch_size, len(images)))
     out = torch.empty(len(images), backbone.dim, device=device)
     bar = tqdm(range(0, len(images), batch_size), desc=desc or f"{backbone.name} x{factor}",
@@ -171,7 +170,7 @@ def extract(backbone: Backbone, images: torch.Tensor, *, factor: int = 1, size: 
         n = len(x)
         if n < batch_size:  # pad the last batch: one input shape, so a compiled network never recompiles
             x = torch.cat([x, x.new_zeros(batch_size - n, *x.shape[1:])]).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with bf16_autocast(device):
             out[start:start + n] = backbone.net(x)[:n].float()
     return out
 
@@ -190,10 +189,9 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
     """
     if not cache or not backbone.pretrained:
         return extract(backbone, images, factor=factor, size=size, progress=progress)
-    fingerprint = _fingerprint(images)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
     path = cache_dir() / "features" / (
-        f"{backbone.name}-{backbone.tap}-{safe}-x{factor}-s{size}-{fingerprint}.pt")
+        f"{backbone.name}-{backbone.tap}-{safe}-x{factor}-s{size}-{fingerprint(images)}.pt")
     if path.exists():
         return torch.load(path, map_location=backbone.device)
     feats = extract(backbone, images, factor=factor, size=size, progress=progress,
@@ -202,10 +200,3 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
     torch.save(feats.cpu(), buffer)
     write_atomic(path, buffer.getvalue())
     return feats
-
-
-def _fingerprint(images: torch.Tensor) -> str:
-    """A short hash of a batch of images (shape plus a strided sample of the pixels)."""
-    flat = images.reshape(-1)
-    sample = flat[:: max(1, flat.numel() // 65536)].cpu().numpy().tobytes()
-    return hashlib.sha1(str(tuple(images.shape)).encode() + sample).hexdigest()[:10]

@@ -1,7 +1,8 @@
-"""The ``lrlib`` command: reproduce the notebooks, manage data sets.
+"""The ``lrlib`` command: explore the notebooks in JupyterLab, reproduce them, manage data sets.
 
 Examples::
 
+    lrlib lab                            # JupyterLab on notebooks/, with the "Python (lrlib)" kernel
     lrlib reproduce                      # every notebook, quick on a CUDA GPU, smoke otherwise
     lrlib reproduce --profile quick --only 01
     lrlib reproduce --profile quick --only 05 --publish   # on a GPU: refresh the committed notebook
@@ -12,16 +13,22 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import os
 import sys
 import time
 from pathlib import Path
+
+from .paths import data_root, repo_root, write_atomic
+
+KERNEL_NAME, KERNEL_DISPLAY_NAME = "lrlib", "Python (lrlib)"
 
 
 def _reproduce(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from .results import repo_root
     from .runner import NotebookFailed, execute, notebooks, publish, write_report
 
     profile = args.profile or ("quick" if torch.cuda.is_available() else "smoke")
@@ -56,7 +63,7 @@ def _data(args: argparse.Namespace) -> int:
     from . import data
 
     if args.action == "list":
-        print(f"data folder: {data.data_root()}  (set LRLIB_DATA to move it)")
+        print(f"data folder: {data_root()}  (set LRLIB_DATA to move it)")
         for name, entry in data.datasets().items():
             print(f"  {name:<14} {data.status(name):<20} {entry.description}")
         return 0
@@ -67,6 +74,45 @@ def _data(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.name}: ready in {path}")
     return 0
+
+
+def install_kernel(kernels: Path) -> Path:
+    """Write the project's kernel spec ``kernels/lrlib/kernel.json``: this Python (``sys.executable``), with lrlib.
+
+    ``kernels`` is a Jupyter kernels folder: ``<venv>/share/jupyter/kernels`` for ``lrlib lab`` (what
+    ``ipykernel install --sys-prefix`` does) or ``$JUPYTER_DATA_DIR/kernels``. Returns the spec's folder.
+    """
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": KERNEL_DISPLAY_NAME, "language": "python", "metadata": {"debugger": True}}
+    return write_atomic(kernels / KERNEL_NAME / "kernel.json", json.dumps(spec, indent=1) + "\n").parent
+
+
+def lab_command(port: int | None = None, *, browser: bool = True) -> list[str]:
+    """The command line of JupyterLab on the repository, opened at ``notebooks/``, served on 127.0.0.1 only.
+
+    As root (a container), it adds ``--allow-root``, without which Jupyter refuses to start; the server
+    still listens on 127.0.0.1 only and asks for its token.
+    """
+    argv = [sys.executable, "-m", "jupyterlab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={repo_root()}",
+            "--LabApp.default_url=/lab/tree/notebooks"]
+    argv += [f"--ServerApp.port={port}"] if port else []
+    argv += [] if browser else ["--no-browser"]
+    return argv + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])
+
+
+def _lab(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("jupyterlab") is None:
+        print("error: JupyterLab is not installed in this environment; install the dev extra: "
+              "make env (or pip install -e '.[dev]')", file=sys.stderr)
+        return 2
+    if not (repo_root() / "notebooks").is_dir():
+        print(f"error: no notebooks folder in {repo_root()}; run lrlib lab from a clone of the course "
+              "repository installed with pip install -e .", file=sys.stderr)
+        return 2
+    spec = install_kernel(Path(sys.prefix) / "share" / "jupyter" / "kernels")
+    print(f"kernel {KERNEL_DISPLAY_NAME!r} ({KERNEL_NAME}) registered in {spec}", flush=True)
+    argv = lab_command(args.port, browser=not args.no_browser)
+    os.execv(argv[0], argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = dat_sub.add_parser("fetch", help="download and verify one data set")
     fetch.add_argument("name", help="a name from 'lrlib data list', e.g. cifar10")
     dat.set_defaults(func=_data)
+    lab = sub.add_parser("lab", help="explore the notebooks in JupyterLab",
+                         description=f"Register the kernel {KERNEL_DISPLAY_NAME!r} (this environment's Python) "
+                                     "and start JupyterLab on notebooks/, on 127.0.0.1.")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser; print the URL")
+    lab.add_argument("--port", type=int, help="port to serve on (default: 8888, or the next free one)")
+    lab.set_defaults(func=_lab)
     return parser
 
 

@@ -5,7 +5,7 @@ linear classifier ``head``, which is the layer deep feature distillation matches
 
 | name      | feature dim | parameters | architecture (the common 32x32 variants)                          |
 |-----------|-------------|------------|-------------------------------------------------------------------|
-| alexnet   | 256         | 2.47 M     | 5 convs (11x11/4, 5x5, 3x3 x3) with max-pools, dropout, 1 linear   |
+| alexnet   | 256         | 2.47 M     | 5 convs (11x11/4, 5x5, 3x3 x3) with max-pools; dropout, 1 linear   |
 | vgg16     | 512         | 14.72 M    | 13 conv3x3 + BN + ReLU in 5 blocks with max-pools, 1 linear        |
 | resnet18  | 512         | 11.17 M    | 3x3 stem (no max-pool), 4 stages of 2 BasicBlocks, avg-pool, linear |
 """
@@ -25,12 +25,16 @@ class Classifier(nn.Module):
     Inputs are float images in [0, 1]; the model standardises them with its own per-channel
     ``mean`` and ``std`` buffers (set by the trainer from its training set and saved with the weights),
     so a teacher and a student trained on different images each keep their own statistics.
+
+    ``dropout`` (AlexNet's 0.5) acts between the feature and the head, never on the feature itself:
+    a distilled feature must be the same in training and evaluation mode.
     """
 
-    def __init__(self, body: nn.Module, dim: int, num_classes: int):
+    def __init__(self, body: nn.Module, dim: int, num_classes: int, dropout: float = 0.0):
         super().__init__()
         self.body = body
         self.dim = dim
+        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(dim, num_classes)
         self.register_buffer("mean", torch.zeros(3))
         self.register_buffer("std", torch.ones(3))
@@ -38,18 +42,18 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor, *, features: bool = False):
         """(N, 3, H, W) in [0, 1] -> logits (N, classes); with ``features=True`` (logits, features (N, D))."""
         f = self.body((x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1))
-        logits = self.head(f)
+        logits = self.head(self.dropout(f))
         return (logits, f) if features else logits
 
 
-def _alexnet() -> tuple[nn.Module, int]:
+def _alexnet() -> tuple[nn.Module, int]:  # its dropout (0.5) is the Classifier's, before the head
     body = nn.Sequential(
         nn.Conv2d(3, 64, 11, stride=4, padding=5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(inplace=True),
         nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
         nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.5))
+        nn.Flatten())
     return body, 256
 
 
@@ -101,7 +105,7 @@ def build_model(name: str, num_classes: int = 10) -> Classifier:
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
     body, dim = MODELS[name]()
-    return Classifier(body, dim, num_classes)
+    return Classifier(body, dim, num_classes, dropout=0.5 if name == "alexnet" else 0.0)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,10 +1,14 @@
-"""Results files with provenance, written atomically.
+"""Results files with provenance, and the run cache that lets a notebook resume.
 
 Each notebook writes ``results/<notebook>.json``: its key numbers beside the
 facts needed to trust them (git commit, profile, device, torch version, wall
 time, dataset, backbone). A file is replaced only through a temporary file and
 ``os.replace``, so a crash never leaves half a file; an existing file written
 under another profile is kept (renamed with a timestamp) rather than lost.
+
+:class:`RunCache` keeps finished trainings, keyed by everything that defines them:
+:meth:`RunCache.train_or_load` is the one way a notebook trains something it may
+already have trained.
 """
 
 from __future__ import annotations
@@ -15,21 +19,16 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .data import cache_dir
+from .paths import cache_dir, repo_root, write_atomic
 
-__all__ = ["repo_root", "results_dir", "provenance", "write_atomic", "save_results", "load_results", "RunCache"]
-
-
-def repo_root() -> Path:
-    """The course repository: the folder that holds the ``lrlib`` package."""
-    return Path(__file__).resolve().parent.parent
+__all__ = ["results_dir", "provenance", "save_results", "load_results", "fingerprint", "RunCache"]
 
 
 def results_dir() -> Path:
@@ -63,24 +62,6 @@ def provenance(profile: str, device: str | torch.device, **extra: Any) -> dict[s
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }
-
-
-def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_results(notebook: str, numbers: dict[str, Any], meta: dict[str, Any],
@@ -120,6 +101,14 @@ def _jsonable(x: Any) -> Any:
     raise TypeError(f"cannot write {type(x).__name__} to a results file")
 
 
+def fingerprint(tensor: torch.Tensor) -> str:
+    """A short hash of a tensor's shape, dtype and a strided sample of its values (at most 65,536), for cache
+    keys: another subset, size or source of the same data set gets another fingerprint."""
+    flat = tensor.detach().reshape(-1)
+    sample = flat[:: max(1, flat.numel() // 65536)].cpu().numpy().tobytes()
+    return hashlib.sha1(f"{tuple(tensor.shape)} {tensor.dtype}".encode() + sample).hexdigest()[:12]
+
+
 class RunCache:
     """Finished trainings, one JSON (and optionally weights) per run key, so an interrupted notebook resumes.
 
@@ -149,8 +138,8 @@ class RunCache:
     def get(self, key: dict) -> dict | None:
         path = self._path(key, ".json")
         record = json.loads(path.read_text()) if path and path.exists() else None
-        if record is not None:
-            self._used[self._name(key)] = {**record, "loaded": True}
+        if record is not None:  # a run trained earlier in this session still counts as trained
+            self._used.setdefault(self._name(key), {**record, "loaded": True})
         return record
 
     def put(self, key: dict, record: dict, model: torch.nn.Module | None = None) -> None:
@@ -174,3 +163,31 @@ class RunCache:
     def weights(self, key: dict) -> dict | None:
         path = self._path(key, ".pt")
         return torch.load(path, map_location="cpu") if path and path.exists() else None
+
+    def train_or_load(self, key: dict, train: Callable[[], tuple[torch.nn.Module, dict]], *,
+                      build: Callable[[], torch.nn.Module] | None = None) -> tuple[dict, torch.nn.Module | None]:
+        """The run ``key``: from the cache when it is there, else ``train()`` and store it.
+
+        Args:
+            train: trains the run and returns ``(model, record)``, ``record`` a JSON-able dict of its
+                results; the time it takes is stored with it as ``record["seconds"]``.
+            build: builds an untrained model of the run. Given, the weights are kept too, and a cached run
+                comes back as that model with its weights loaded (a run cached without weights trains again).
+
+        Returns:
+            ``(record, model)``: ``model`` is None for a run loaded without ``build``.
+        """
+        record = self.get(key)
+        weights = self.weights(key) if record is not None and build is not None else None
+        if record is not None and (build is None or weights is not None):
+            model = None
+            if build is not None:
+                model = build()
+                model.load_state_dict(weights)
+                model.eval()
+            return record, model
+        start = time.perf_counter()
+        model, record = train()
+        record = {**record, "seconds": round(time.perf_counter() - start, 3)}
+        self.put(key, record, model if build is not None else None)
+        return record, model

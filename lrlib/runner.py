@@ -3,20 +3,37 @@
 A run folder holds the executed notebooks, their results files (``results/``),
 the figures they drew (``figures/``) and ``REPORT.md``, which gathers, per
 notebook, the outputs of every cell tagged ``report``: the paper-vs-ours tables
-and the key figures.
+and the key figures, under the notebook's headings.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .results import repo_root, results_dir, write_atomic
+from .paths import repo_root, write_atomic
+from .results import results_dir
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 __all__ = ["NotebookFailed", "notebooks", "execute", "write_report", "clean_notebook", "publish"]
+
+
+# ipykernel >= 7 logs "Kernel is running over TCP without encryption ..." at every start, from the kernel
+# process (its IPKernelApp log, whose stderr is our terminal). That log shows errors only; the kernel listens
+# on 127.0.0.1, and the notebooks' own warnings are cell outputs, which this leaves alone.
+_KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
+
+# A progress bar's line in a stream output: tqdm redraws it with carriage returns and draws "42%|####".
+_PROGRESS = re.compile(r"\r|\d+%\|")
 
 
 class NotebookFailed(RuntimeError):
@@ -62,7 +79,8 @@ def execute(notebook: Path, out_dir: Path, profile: str, *, timeout: int = 3600)
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(notebook), str(target), kernel_name="python3", cwd=str(notebook.parent),
-                            execution_timeout=timeout, progress_bar=False, log_output=False)
+                            execution_timeout=timeout, progress_bar=False, log_output=False,
+                            extra_arguments=_KERNEL_QUIET)
     except PapermillExecutionError as err:
         raise NotebookFailed(notebook.stem, err.exec_count, f"{err.ename}: {err.evalue}") from None
     except Exception as err:  # kernel died, timeout, bad notebook file
@@ -77,33 +95,107 @@ def execute(notebook: Path, out_dir: Path, profile: str, *, timeout: int = 3600)
 
 
 def write_report(runs: list[Executed], out_dir: Path, profile: str) -> Path:
-    """Write ``out_dir/REPORT.md`` from the outputs of the cells tagged ``report``."""
-    import nbformat
+    """Write ``out_dir/REPORT.md``: the wall time of every notebook, then what its ``report`` cells showed.
 
-    figures = out_dir / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
+    Per notebook, under the notebook's own headings: tables as Markdown (HTML-only tables as their plain
+    text), figures as PNG files in ``out_dir/figures`` named after their heading
+    (``04_distillation-fig-2-the-weight-lambda.png``), and what cells printed to stdout as code blocks,
+    progress bars removed. stderr and plain-text-only results (``<Figure ...>``) are left out.
+    """
     lines = [f"# lrlib run report ({profile} profile)", "",
              "| notebook | wall time (s) |", "| --- | ---: |"]
     lines += [f"| {r.name} | {r.seconds:.1f} |" for r in runs]
+    figures = out_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
     for run in runs:
-        nb = nbformat.read(run.path, as_version=4)
-        lines += ["", f"## {run.name}", ""]
-        for i, cell in enumerate(nb.cells):
-            if "report" not in cell.get("metadata", {}).get("tags", []):
-                continue
-            for j, output in enumerate(cell.get("outputs", [])):
-                data = output.get("data", {})
-                if "image/png" in data:
-                    png = figures / f"{run.name}_cell{i}_{j}.png"
-                    png.write_bytes(base64.b64decode(data["image/png"]))
-                    lines += [f"![{run.name} cell {i}](figures/{png.name})", ""]
-                elif "text/markdown" in data:
-                    lines += [data["text/markdown"], ""]
-                elif "text/html" in data:
-                    lines += [data["text/html"], ""]
-                elif output.get("output_type") == "stream":
-                    lines += ["```", output.get("text", "").rstrip(), "```", ""]
+        lines += ["", f"## {run.name}", "", *_notebook_report(run, figures)]
     return write_atomic(out_dir / "REPORT.md", "\n".join(lines) + "\n")
+
+
+def _notebook_report(run: Executed, figures: Path) -> list[str]:
+    """The report lines of one executed notebook; writes its figures into ``figures``."""
+    import nbformat
+
+    outputs = list(_tagged_outputs(nbformat.read(run.path, as_version=4)))
+    per_section = Counter(heading for heading, output in outputs if _png(output))
+    drawn: Counter[str] = Counter()
+    lines, section = [], None
+    for heading, output in outputs:
+        if png := _png(output):
+            drawn[heading] += 1
+            name = _figure_name(run.name, heading, drawn[heading] if per_section[heading] > 1 else None)
+            (figures / name).write_bytes(png)
+            shown = [f"![{heading or run.name}](figures/{name})", ""]
+        else:
+            shown = _text(output)
+        if shown and heading != section:
+            lines += [f"### {heading}", ""] if heading else []
+            section = heading
+        lines += shown
+    return lines
+
+
+def _tagged_outputs(nb: NotebookNode) -> Iterator[tuple[str, dict]]:
+    """(heading, output) for every output of the cells tagged ``report``, in order.
+
+    ``heading`` is the text of the nearest Markdown heading above the cell ("" before any).
+    """
+    heading = ""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            found = re.findall(r"^#+\s+(.+?)\s*#*\s*$", cell.source, flags=re.MULTILINE)
+            heading = found[-1] if found else heading
+        elif "report" in cell.metadata.get("tags", []):
+            for output in _coalesced(cell.get("outputs", [])):
+                yield heading, output
+
+
+def _coalesced(outputs: list[dict]) -> list[dict]:
+    """A cell's outputs with consecutive stream outputs of one name joined (kernels send text in pieces)."""
+    merged: list[dict] = []
+    for output in outputs:
+        previous = merged[-1] if merged else {}
+        if output.get("output_type") == "stream" == previous.get("output_type") \
+                and output.get("name") == previous.get("name"):
+            merged[-1] = {**previous, "text": previous["text"] + output["text"]}
+        else:
+            merged.append(output)
+    return merged
+
+
+def _png(output: dict) -> bytes | None:
+    data = output.get("data", {}).get("image/png")
+    return base64.b64decode(data) if data else None
+
+
+def _figure_name(notebook: str, heading: str, number: int | None) -> str:
+    """``<notebook>-<heading slug>[-<number>].png``, e.g. ``04_distillation-fig-2-the-weight-lambda.png``.
+
+    The slug keeps the heading's lowercase letters and digits, whole words up to 64 characters.
+    """
+    slug = "-".join(re.findall(r"[a-z0-9]+", heading.lower())) or "figure"
+    slug = slug if len(slug) <= 64 else slug[:65].rsplit("-", 1)[0]
+    return f"{notebook}-{slug}{'' if number is None else f'-{number}'}.png"
+
+
+def _text(output: dict) -> list[str]:
+    """Report lines for a non-figure output: Markdown as is, stdout and HTML-only tables as code blocks."""
+    if output.get("output_type") == "stream":
+        if output.get("name") != "stdout":
+            return []
+        kept = [line for line in output.get("text", "").split("\n") if not _PROGRESS.search(line)]
+        return _code_block("\n".join(kept))
+    data = output.get("data", {})
+    if "text/markdown" in data:
+        return [data["text/markdown"].rstrip(), ""]
+    if "text/html" in data:  # a table displayed without Markdown: its plain text, never raw HTML and <style>
+        return _code_block(data.get("text/plain", ""))
+    return []
+
+
+def _code_block(text: str) -> list[str]:
+    text = text.strip("\n")
+    return ["```", text, "```", ""] if text.strip() else []
 
 
 def clean_notebook(path: Path) -> None:

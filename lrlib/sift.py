@@ -33,6 +33,8 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
+from .checks import check_positive
+
 __all__ = ["SIGMAS", "effective_sigmas", "gaussian_kernel", "gaussian_blur", "gaussian_stack", "dog_stack",
            "Keypoints", "detect", "describe", "features_from_stacks", "sift_features", "opencv_sift_features"]
 
@@ -196,12 +198,6 @@ def _check_stack(stack: torch.Tensor, name: str, min_levels: int) -> None:
                          f"got shape {tuple(stack.shape)} (pass the stacks of a batch one image at a time)")
 
 
-def _check_positive(value: float, name: str) -> None:
-    """Raise ValueError unless ``value`` is a positive int or float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number; got {value!r}")
-
-
 @torch.no_grad()
 def detect(dog: torch.Tensor, *, sigmas: Sequence[float] = SIGMAS, cascade: bool = True,
            contrast_threshold: float = 0.04, edge_threshold: float = 10.0, border: int = 5,
@@ -254,8 +250,8 @@ def detect(dog: torch.Tensor, *, sigmas: Sequence[float] = SIGMAS, cascade: bool
     if len(sigmas) != n_dog + 1:
         raise ValueError(f"sigmas must hold one blur per Gaussian level, D + 1 = {n_dog + 1} for a DoG stack of "
                          f"{n_dog} levels; got {len(sigmas)}: {sigmas}")
-    _check_positive(contrast_threshold, "contrast_threshold")
-    _check_positive(edge_threshold, "edge_threshold")
+    check_positive("contrast_threshold", contrast_threshold)
+    check_positive("edge_threshold", edge_threshold)
     if isinstance(border, bool) or not isinstance(border, int) or border < 1:
         raise ValueError(f"border must be an int >= 1 (pixels); got {border!r}")
     if min(h, w) <= 2 * border:

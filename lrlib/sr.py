@@ -7,7 +7,9 @@
 | espcn  | LR                            | convolutions in LR space, then pixel shuffle (Shi et al. 2016) |
 | edsr   | LR                            | 16 ResBlocks without batch norm, pixel shuffle (Lim et al. 2017) |
 
-All take and return (N, C, H, W) float images in [0, 1]; ``scale`` is the side factor.
+All take and return (N, C, H, W) float images in [0, 1]; ``scale`` is the side factor. :class:`ResBlock`
+(optionally with squeeze-and-excitation) is the block the DoG-SR paper's level networks reuse, and
+:func:`fit` is the one training loop of every SR network here (pixels or DoG levels).
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-__all__ = ["SRCNN", "VDSR", "ESPCN", "fit", "EDSR", "build_sr", "upsample", "train_sr", "super_resolve"]
+from .checks import check_int
+from .device import bf16_autocast
+
+__all__ = ["SRCNN", "VDSR", "ESPCN", "SqueezeExcitation", "ResBlock", "EDSR", "build_sr", "upsample", "fit",
+           "train_sr", "super_resolve"]
 
 
 def upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -72,13 +78,36 @@ class ESPCN(nn.Module):
         return self.net(lr)
 
 
-class ResBlock(nn.Module):
-    """EDSR's residual block: x + conv3x3(ReLU(conv3x3(x))), no batch norm, residual scale 1."""
+class SqueezeExcitation(nn.Module):
+    """Channel attention (Hu et al. 2018): x * sigmoid(FC(ReLU(FC(mean over H, W of x)))).
 
-    def __init__(self, width: int):
+    The two fully connected layers are 1x1 convolutions, ``channels`` -> ``channels // reduction``
+    -> ``channels``. Input and output (N, channels, H, W).
+    """
+
+    def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(width, width, 3, padding=1))
+        check_int("channels", channels)
+        check_int("reduction", reduction)
+        if reduction > channels:
+            raise ValueError(f"reduction must be <= channels ({channels}), leaving at least one hidden unit; "
+                             f"got {reduction}")
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1),
+                                  nn.Conv2d(channels, channels // reduction, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(channels // reduction, channels, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class ResBlock(nn.Module):
+    """EDSR's residual block, x + conv3x3(ReLU(conv3x3(x))), no batch norm, residual scale 1; with
+    ``se=True`` the residual passes :class:`SqueezeExcitation` first (the DoG-SR paper's Fig. 3)."""
+
+    def __init__(self, width: int, *, se: bool = False):
+        super().__init__()
+        layers = [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(width, width, 3, padding=1)]
+        self.body = nn.Sequential(*layers, *([SqueezeExcitation(width)] if se else []))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -99,8 +128,7 @@ class EDSR(nn.Module):
         if scale not in (2, 3, 4):
             raise ValueError(f"EDSR scale must be 2, 3 or 4 (x4 is two x2 stages); got {scale!r}")
         for name, value in (("channels", channels), ("blocks", blocks), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"EDSR {name} must be an int >= 1; got {value!r}")
+            check_int(f"EDSR {name}", value)
         self.scale = scale
         self.head = nn.Conv2d(channels, width, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(width) for _ in range(blocks)],
@@ -130,19 +158,19 @@ def build_sr(name: str, scale: int, channels: int = 3, **size: int) -> nn.Module
 
 
 def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
-        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, steps: int, lr_rate: float,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, steps: int, learning_rate: float,
         desc: str, progress: bool = True) -> list[float]:
     """The training loop of every SR network here: ``steps`` Adam steps with a cosine schedule from
-    ``lr_rate`` to 0, each on ``loss_fn(model(x).float(), target)`` for a fresh ``x, target = batch()``,
+    ``learning_rate`` to 0, each on ``loss_fn(model(x).float(), target)`` for a fresh ``x, target = batch()``,
     under bf16 autocast on CUDA. Returns the loss of every step (one transfer to the CPU at the end)."""
     dev = next(model.parameters()).device
-    opt = torch.optim.Adam(model.parameters(), lr=lr_rate)
+    opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     losses = []
     model.train()
     for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         x, target = batch()
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with bf16_autocast(dev):
             loss = loss_fn(model(x).float(), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -154,7 +182,7 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
 
 
 def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int = 2000, batch_size: int = 64,
-             lr_rate: float = 1e-3, seed: int = 0, progress: bool = True) -> list[float]:
+             learning_rate: float = 1e-3, seed: int = 0, progress: bool = True) -> list[float]:
     """Fit ``model`` to map ``lr`` (N, C, h, w) to ``hr`` (N, C, h*s, w*s), uint8 or [0, 1] floats, with an
     L1 loss, Adam and a cosine schedule; bf16 on CUDA. Returns the loss of every step."""
     if len(lr) != len(hr) or hr.shape[-1] != lr.shape[-1] * model.scale:
@@ -168,7 +196,7 @@ def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int
         idx = torch.randint(0, len(lr), (batch_size,), device=dev, generator=gen)
         return to01(lr[idx]), to01(hr[idx])
 
-    return fit(model, batch, F.l1_loss, steps=steps, lr_rate=lr_rate, desc=f"{type(model).__name__} x{model.scale}",
+    return fit(model, batch, F.l1_loss, steps=steps, learning_rate=learning_rate, desc=f"{type(model).__name__} x{model.scale}",
                progress=progress)
 
 
@@ -179,7 +207,7 @@ def super_resolve(model: nn.Module, lr: torch.Tensor, *, batch_size: int = 1024)
     out = []
     for start in range(0, len(lr), batch_size):
         x = lr[start:start + batch_size].to(dev).float() / 255
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with bf16_autocast(dev):
             y = model(x).float()
         out.append((y.clamp(0, 1) * 255).round().to(torch.uint8))
     return torch.cat(out)

@@ -1,10 +1,12 @@
-"""One fast classifier trainer: the data set lives on the GPU, augmentation runs there, bf16, channels-last.
+"""One fast, generic classifier trainer: the data set lives on the GPU, augmentation runs there, bf16, channels-last.
 
 The recipe follows the fast CIFAR-10 trainers (airbench and its kin) without their custom networks:
 uint8 images stay on the device, every batch is cropped and flipped on the GPU, the forward pass runs
 under bf16 autocast in channels-last layout, and SGD (Nesterov) follows a one-cycle schedule.
-``teacher`` and ``lam`` switch on deep feature distillation: the student sees the LR copy of the
-very view (same crop, same flip) whose HR version the frozen teacher sees.
+
+The loss comes from the caller (:data:`Loss`; cross-entropy by default), and so does any second set
+of images that must see the very same crop and flip (``paired``): that is all a method such as deep
+feature distillation (:mod:`lrlib.studies.distillation`) needs from the trainer.
 """
 
 from __future__ import annotations
@@ -12,13 +14,25 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .device import bf16_autocast, synchronize
 from .models import Classifier
 
-__all__ = ["TrainConfig", "History", "random_crop_flip", "to_float", "train_classifier", "evaluate"]
+__all__ = ["TRAINER_VERSION", "TrainConfig", "History", "Loss", "CrossEntropy", "random_crop_flip", "to_float",
+           "train_classifier", "evaluate"]
+
+TRAINER_VERSION = 2
+"""Bumped whenever the trainer's behaviour changes, so that cached trainings (keys include it) are never stale."""
+
+Loss = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+"""``loss(net, x, labels, x_paired) -> scalar``: one training step's loss. ``x`` (N, C, H, W) float images
+in [0, 1], channels-last, already augmented; ``labels`` (N,) int64; ``x_paired`` the same view of the
+``paired`` images (None without them). Called under bf16 autocast on CUDA."""
 
 
 @dataclass
@@ -28,10 +42,10 @@ class TrainConfig:
 
     epochs: int = 20
     batch_size: int = 512
-    lr: float = 0.2               # peak learning rate of the one-cycle schedule
+    learning_rate: float = 0.2    # peak learning rate of the one-cycle schedule
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.1  # of the default loss (CrossEntropy); a caller's loss sets its own
     schedule: str = "onecycle"    # onecycle | step (x0.1 at 50% and 75% of training)
     pad: int = 4                  # random-crop padding (pixels, reflect)
     bf16: bool = True
@@ -49,6 +63,17 @@ class History:
     epoch_seconds: list[float] = field(default_factory=list)  # training only, evaluation excluded
     seconds: float = 0.0
     images_per_second: float = 0.0
+
+
+class CrossEntropy:
+    """The plain classification loss (the trainer's default): cross-entropy of ``net(x)`` with label smoothing."""
+
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, net: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor,
+                 x_paired: torch.Tensor | None = None) -> torch.Tensor:
+        return F.cross_entropy(net(x).float(), labels, label_smoothing=self.label_smoothing)
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -90,7 +115,7 @@ def evaluate(model: Classifier, images: torch.Tensor, labels: torch.Tensor, *, b
     dev = next(model.parameters()).device
     for start in range(0, len(images), batch_size):
         x = to_float(images[start:start + batch_size].to(dev))
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16 and dev.type == "cuda"):
+        with bf16_autocast(dev, bf16):
             logits = model(x).float()
             if flip:
                 logits = logits + model(x.flip(3)).float()
@@ -100,28 +125,29 @@ def evaluate(model: Classifier, images: torch.Tensor, labels: torch.Tensor, *, b
 
 
 def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, *,
-                     test: tuple[torch.Tensor, torch.Tensor] | None = None,
-                     teacher: Classifier | None = None, teacher_images: torch.Tensor | None = None,
-                     lam: float = 0.0, progress: bool = True) -> History:
+                     loss: Loss | None = None, paired: torch.Tensor | None = None,
+                     test: tuple[torch.Tensor, torch.Tensor] | None = None, progress: bool = True) -> History:
     """Train ``model`` in place on uint8 ``images`` (N, C, H, W) with int64 ``labels`` (N,).
 
     Args:
+        loss: the loss of one step (:data:`Loss`); default :class:`CrossEntropy` with
+            ``config.label_smoothing``.
+        paired: uint8 images (N, C', H, W) paired with ``images`` (same order), cropped and flipped
+            exactly as their partners and handed to ``loss`` as ``x_paired`` (e.g. the HR originals
+            of LR ``images``, for a teacher).
         test: optional (images, labels) evaluated after every epoch.
-        teacher: a frozen HR model for deep feature distillation; ``teacher_images`` are the HR
-            images paired with ``images`` (the LR copies), same order. The loss is then
-            :func:`lrlib.distill.dfd_loss` with weight ``lam``.
 
     Returns:
         :class:`History` with per-epoch loss and test accuracy, wall time and training images/s.
     """
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    if (teacher is None) != (teacher_images is None):
-        raise ValueError("pass teacher and teacher_images together (the HR images paired with images)")
-    if teacher_images is not None and teacher_images.shape != images.shape:
-        raise ValueError(f"teacher_images {tuple(teacher_images.shape)} must match images {tuple(images.shape)}")
+    if paired is not None and (len(paired) != len(images) or paired.shape[2:] != images.shape[2:]):
+        raise ValueError(f"paired {tuple(paired.shape)} must hold one image of the same size per image "
+                         f"{tuple(images.shape)}")
     if config.schedule not in ("onecycle", "step"):
         raise ValueError(f"schedule must be 'onecycle' or 'step'; got {config.schedule!r}")
+    loss = loss or CrossEntropy(config.label_smoothing)
     dev = next(model.parameters()).device
     torch.manual_seed(config.seed)
     gen = torch.Generator(device=dev).manual_seed(config.seed)
@@ -131,26 +157,25 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
     model.std.copy_(stats.std(dim=(0, 2, 3)))
     del stats
     model.to(memory_format=torch.channels_last).train()
-    if teacher is not None:
-        from .distill import dfd_loss  # here, not at the top: lrlib.distill builds its experiments on this trainer
-        teacher.to(dev, memory_format=torch.channels_last).eval().requires_grad_(False)
-        teacher_images = teacher_images.to(dev)
+    paired = paired.to(dev) if paired is not None else None
     net = torch.compile(model) if config.compile else model
     steps_per_epoch = len(images) // config.batch_size  # drop the last partial batch: one shape for compile
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the {len(images)} training images, so an "
+                         f"epoch would have no step; use a batch_size <= {len(images)}")
     total = steps_per_epoch * config.epochs
     decay, no_decay = [], []
     for p in model.parameters():
         (decay if p.ndim > 1 else no_decay).append(p)
     opt = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay},
                            {"params": no_decay, "weight_decay": 0.0}],
-                          lr=config.lr, momentum=config.momentum, nesterov=True)
+                          lr=config.learning_rate, momentum=config.momentum, nesterov=True)
     if config.schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total, pct_start=0.25,
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=total, pct_start=0.25,
                                                     anneal_strategy="linear", div_factor=10, final_div_factor=100)
     else:
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, [total // 2, total * 3 // 4], gamma=0.1)
     history = History(config=asdict(config))
-    amp = config.bf16 and dev.type == "cuda"
     start = time.perf_counter()
     for _ in tqdm(range(config.epochs), desc="epochs", disable=not progress, leave=False):
         epoch_start = time.perf_counter()
@@ -158,30 +183,23 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
         running = torch.zeros((), device=dev)
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
-            if teacher is None:
-                x = to_float(random_crop_flip(images[idx], config.pad, gen))
-            else:  # one crop and flip for the LR image and its HR original
-                both = random_crop_flip(torch.cat([images[idx], teacher_images[idx]], dim=1), config.pad, gen)
-                x, x_hr = to_float(both[:, :3]), to_float(both[:, 3:])
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                if teacher is None:
-                    loss = F.cross_entropy(net(x).float(), labels[idx], label_smoothing=config.label_smoothing)
-                else:
-                    logits, f_s = net(x, features=True)
-                    with torch.no_grad():
-                        _, f_t = teacher(x_hr, features=True)
-                    loss = dfd_loss(logits, labels[idx], f_s, f_t, lam, label_smoothing=config.label_smoothing)
+            if paired is None:
+                x, x_paired = to_float(random_crop_flip(images[idx], config.pad, gen)), None
+            else:  # one crop and flip for an image and its partner
+                both = random_crop_flip(torch.cat([images[idx], paired[idx]], dim=1), config.pad, gen)
+                x, x_paired = to_float(both[:, :images.shape[1]]), to_float(both[:, images.shape[1]:])
+            with bf16_autocast(dev, config.bf16):
+                step_loss = loss(net, x, labels[idx], x_paired)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            step_loss.backward()
             opt.step()
             sched.step()
-            running += loss.detach()
+            running += step_loss.detach()
         history.loss.append(float(running) / steps_per_epoch)  # float() waits for the GPU
         history.epoch_seconds.append(time.perf_counter() - epoch_start)
         if test is not None:
             history.test_accuracy.append(evaluate(model, test[0], test[1], bf16=config.bf16))
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(dev)
     history.seconds = time.perf_counter() - start
     history.images_per_second = steps_per_epoch * config.batch_size * config.epochs / sum(history.epoch_seconds)
     model.eval()

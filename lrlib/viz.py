@@ -1,8 +1,12 @@
-"""Figure helpers shared by the notebooks: one style, t-SNE, and the paper-vs-ours table."""
+"""Notebook helpers: one figure style, t-SNE, the paper-vs-ours table, Markdown tables and source listings."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import inspect
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,14 +16,142 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-__all__ = ["style", "tsne", "tsne_panels", "paper_table", "degradation_grid", "ratio_plot"]
+from .paths import repo_root
+
+__all__ = ["style", "markdown_table", "show_source", "Source", "tsne", "tsne_panels", "paper_table",
+           "degradation_grid", "ratio_plot"]
 
 
 def style() -> None:
-    """The course's figure style: seaborn's whitegrid, readable fonts, PNG output at 110 dpi."""
+    """The course's notebook style, called in every notebook's first cell.
+
+    Figures: seaborn's whitegrid, readable fonts, PNG output at 110 dpi. Tables: inside IPython,
+    DataFrames and Series also get a ``text/markdown`` representation (:func:`markdown_table`), which
+    the run report (``lrlib reproduce``) shows; Jupyter still displays their HTML.
+    """
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "axes.titleweight": "bold",
                          "figure.autolayout": True})
+    _register_markdown_tables()
+
+
+def _register_markdown_tables() -> None:
+    """Register :func:`markdown_table` with IPython's ``text/markdown`` formatter; a no-op outside IPython."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatter = shell.display_formatter.formatters["text/markdown"]
+    for kind in (pd.DataFrame, pd.Series):
+        formatter.for_type(kind, _markdown_repr)
+
+
+def _markdown_repr(frame: pd.DataFrame | pd.Series) -> str | None:
+    """:func:`markdown_table`, or None (no Markdown output) for tables longer than ``display.max_rows``."""
+    limit = pd.get_option("display.max_rows")
+    return None if limit is not None and len(frame) > limit else markdown_table(frame)
+
+
+def markdown_table(frame: pd.DataFrame | pd.Series) -> str:
+    """A DataFrame or Series as a Markdown (GitHub-flavoured) table, without the ``tabulate`` package.
+
+    The index comes first, one column per level, headed by its name (empty when unnamed). MultiIndex
+    column labels are joined with " · ". Cells read as pandas prints them (a column's floats share their
+    decimals); missing values (NaN, None, NA, NaT) are empty; "|" is escaped. Numeric columns are
+    right-aligned.
+
+    Returns:
+        The table: a header line, an alignment line and one line per row, joined by newlines.
+    """
+    if isinstance(frame, pd.Series):
+        frame = pd.DataFrame({_label(frame.name): frame})
+    index = frame.index
+    columns = [(_label(name), pd.Series(index.get_level_values(i))) for i, name in enumerate(index.names)]
+    columns += [(_label(name), frame.iloc[:, i]) for i, name in enumerate(frame.columns)]
+    align = ["---:" if _is_number(values) else "---" for _, values in columns]
+    cells = [_cells(values) for _, values in columns]
+    lines = [[_escape(label) for label, _ in columns], align, *(list(row) for row in zip(*cells))]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def _label(name: Any) -> str:
+    """A label as text: "" for None, tuples (MultiIndex) joined with " · ", empty parts left out."""
+    if isinstance(name, tuple):
+        return " · ".join(str(part) for part in name if part is not None and part != "")
+    return "" if name is None else str(name)
+
+
+def _is_number(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _cells(values: pd.Series) -> list[str]:
+    """The (N,) values as pandas prints them, one escaped string per value, missing values empty."""
+    if values.empty:
+        return []
+    with pd.option_context("display.max_colwidth", None):
+        lines = values.reset_index(drop=True).to_string(index=False, header=False).split("\n")
+    return ["" if missing else _escape(line.strip()) for line, missing in zip(lines, values.isna())]
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+@dataclass(frozen=True, repr=False)
+class Source:
+    """The source code of one function, class or method, as a notebook shows it (see :func:`show_source`).
+
+    Attributes:
+        name: dotted name, e.g. ``lrlib.metrics.psnr``.
+        path: its file, relative to the repository when inside it.
+        line: the first line of the definition (decorators included).
+        code: the definition, dedented.
+    """
+
+    name: str
+    path: str
+    line: int
+    code: str
+
+    @property
+    def caption(self) -> str:
+        return f"`{self.name}` ({self.path}, line {self.line})"
+
+    def _repr_markdown_(self) -> str:
+        return f"{self.caption}\n\n```python\n{self.code.rstrip()}\n```\n"
+
+    def __repr__(self) -> str:
+        return f"{self.name} ({self.path}, line {self.line})\n\n{self.code.rstrip()}\n"
+
+
+def show_source(obj: Any) -> Source:
+    """The library's own source of ``obj`` (a function, class or method), to show in a notebook.
+
+    What a student reads is what runs: the code comes from :func:`inspect.getsource` on the imported
+    object. Jupyter renders the result as a captioned, highlighted ``python`` block (``text/markdown``).
+
+    Raises:
+        TypeError: ``obj`` has no Python source (a builtin or compiled function, an instance).
+    """
+    name = _dotted_name(obj)
+    try:
+        lines, line = inspect.getsourcelines(obj)
+        path = Path(inspect.getsourcefile(obj) or inspect.getfile(obj)).resolve()
+    except (TypeError, OSError) as err:
+        raise TypeError(f"{name} has no Python source to show ({err}); show_source takes a function, class "
+                        f"or method written in Python, e.g. show_source(lrlib.viz.paper_table)") from None
+    shown = path.relative_to(repo_root()).as_posix() if path.is_relative_to(repo_root()) else str(path)
+    return Source(name, shown, max(line, 1), textwrap.dedent("".join(lines)))
+
+
+def _dotted_name(obj: Any) -> str:
+    """``module.qualname`` of a function, class or method; the repr of anything else."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if isinstance(module, str) and isinstance(qualname, str):
+        return f"{module}.{qualname}"
+    return getattr(obj, "__name__", None) or repr(obj)
 
 
 def tsne(features: np.ndarray | torch.Tensor, *, seed: int = 0, pca_dims: int = 50,

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from lrlib import data
+from lrlib.data import formats, photo_sets
 
 UNREACHABLE = "http://127.0.0.1:9/x"  # the discard port: connection refused at once
 
@@ -28,7 +29,7 @@ def root(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
     monkeypatch.setenv("LRLIB_DATA", str(folder))
-    monkeypatch.setattr(data, "FASHION_SYSTEM_DIRS", [])
+    monkeypatch.setattr(formats, "FASHION_SYSTEM_DIRS", [])
     return folder
 
 
@@ -119,13 +120,6 @@ def serve(monkeypatch, download: data.Download, path: Path) -> None:
 
 # --- registry and paths ---------------------------------------------------------------------------
 
-def test_data_root_follows_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("LRLIB_DATA", str(tmp_path))
-    assert data.data_root() == tmp_path
-    monkeypatch.delenv("LRLIB_DATA")
-    assert data.data_root() == Path(data.__file__).resolve().parent.parent / "data"
-
-
 def test_registry():
     names = set(data.datasets())
     assert names == {"cifar10", "fashion-mnist", "svhn", "images", "samples", "b100", "urban100", "set5", "set14",
@@ -142,16 +136,6 @@ def test_registry():
     assert div2k.downloads[0].md5 == "bdc2d9338d4e574fe81bf7d158758658" and div2k.folder == "div2k/DIV2K_train_HR"
     assert data.status("samples") == "ships with packages"
     assert data.status("pairs") == "ready" and data.datasets()["graf"].kind == "pairs"
-
-
-def test_cache_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("LRLIB_DATA", str(tmp_path / "d"))
-    monkeypatch.delenv("LRLIB_CACHE", raising=False)
-    assert data.cache_dir() == tmp_path / "d" / "cache"
-    monkeypatch.setenv("LRLIB_CACHE", "")  # empty counts as unset
-    assert data.cache_dir() == tmp_path / "d" / "cache"
-    monkeypatch.setenv("LRLIB_CACHE", str(tmp_path / "c"))
-    assert data.cache_dir() == tmp_path / "c"
 
 
 def test_decoded_pixels_stay_in_the_data_root(root, tmp_path, monkeypatch):
@@ -315,7 +299,7 @@ def test_fashion_missing_mentions_apt(root):
 
 def test_fashion_found_in_system_folder(root, tmp_path, monkeypatch):
     write_fashion(tmp_path / "usr-share")
-    monkeypatch.setattr(data, "FASHION_SYSTEM_DIRS", [tmp_path / "usr-share"])
+    monkeypatch.setattr(formats, "FASHION_SYSTEM_DIRS", [tmp_path / "usr-share"])
     assert len(data.load("fashion-mnist", "test")) == 12
     assert data.fetch("fashion-mnist") == tmp_path / "usr-share"  # nothing to download
 
@@ -600,7 +584,7 @@ def test_samples_have_several_members_per_class():
     counts = torch.bincount(first.labels)
     assert len(first.classes) >= 8 and counts.eq(4).all() and len(counts) == len(first.classes)
     assert "china" in first.classes and "flower" in first.classes
-    data._sample_photos.cache_clear()
+    photo_sets._sample_photos.cache_clear()
     again = data.load("samples", "all", size=24)
     assert torch.equal(first.images, again.images) and first.classes == again.classes
     assert data.load("samples").images.shape[-1] == 64
@@ -711,7 +695,7 @@ def test_photos_max_side_shrinks_keeping_aspect(tmp_path):
 
 def test_photos_samples_are_full_size():
     got = data.photos("samples", limit=2)
-    first = data._sample_photos()[:2]
+    first = photo_sets._sample_photos()[:2]
     assert [stem for stem, _ in got] == [name for name, _ in first]
     for (_, image), (_, array) in zip(got, first):
         assert image.shape == (3, *array.shape[:2]) and np.array_equal(image.permute(1, 2, 0).numpy(), array)

@@ -4,13 +4,13 @@ On CUDA the results must agree with the CPU's."""
 
 import pytest
 import torch
-from test_sift_sr import _camera
+from test_dog_sr_sift_experiments import _camera
 
-from lrlib import data, sift, sift_sr
+from lrlib import data, sift
 from lrlib.degrade import low_resolution_uint8
-from lrlib.distill import sr_then_classify
-from lrlib.dogsr import DOG_PSNR_CONVENTIONS
 from lrlib.models import build_model
+from lrlib.studies import distillation, dog_sr_sift
+from lrlib.studies.dog_sr_sift import DOG_PSNR_CONVENTIONS
 from lrlib.train import TrainConfig, evaluate, train_classifier
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -33,20 +33,20 @@ def test_sift_on_the_device_agrees_with_the_cpu(device):
 def test_notebook05_pipeline_runs_on_the_device(device):
     dev = torch.device(device)
     photos = [_camera(96), _camera(80)]
-    fit = dict(steps=2, batch_size=2, lr=2e-4, lr_patch=16, blocks1=[1] * 4, blocks2=[1] * 5, edsr_blocks=1,
+    fit = dict(steps=2, batch_size=2, learning_rate=2e-4, lr_patch=16, blocks1=[1] * 4, blocks2=[1] * 5, edsr_blocks=1,
                width=16)
-    models, table = sift_sr.train_models(photos, 2, fit, cascade=False, data_key="camera", device=dev,
-                                         progress=False)
-    assert set(models) == set(sift_sr.LEARNED) and len(table) == 4
+    models, table = dog_sr_sift.train_models(photos, 2, fit, cascade=False, data_key="camera", device=dev,
+                                             progress=False)
+    assert set(models) == set(dog_sr_sift.LEARNED) and len(table) == 4
     assert all(next(m.parameters()).device.type == device for m in models.values())
-    psnr = sift_sr.psnr_table({"camera": photos[:1]}, [2], {2: models}, cascade=False,
+    psnr = dog_sr_sift.psnr_table({"camera": photos[:1]}, [2], {2: models}, cascade=False,
                               conventions=list(DOG_PSNR_CONVENTIONS), device=dev, progress=False)
     assert psnr["psnr"].notna().all() and len(psnr) == 5 * 4 * len(DOG_PSNR_CONVENTIONS)
-    pairs = sift_sr.warped_pairs([("camera", _camera(128))], strength=0.08, seed=0)
-    matches = sift_sr.match_table(pairs, [2], {2: models}, cascade=False, device=dev, progress=False)
-    assert list(matches.method) == list(sift_sr.METHODS)
+    pairs = dog_sr_sift.warped_pairs([("camera", _camera(128))], strength=0.08, seed=0)
+    matches = dog_sr_sift.match_table(pairs, [2], {2: models}, cascade=False, device=dev, progress=False)
+    assert list(matches.method) == list(dog_sr_sift.METHODS)
     assert matches.set_index("method").loc["original", "matches"] > 0
-    assert sift_sr.prediction_speed(models["method1"], (16, 16), batch=2, repeats=2, device=dev) > 0
+    assert dog_sr_sift.prediction_speed(models["method1"], (16, 16), batch=2, repeats=2, device=dev) > 0
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -55,15 +55,16 @@ def test_notebook04_training_runs_on_the_device(device):
     classes = int(s.labels.max()) + 1
     lr = low_resolution_uint8(s.images, 4)
     assert lr.device.type == device and lr.dtype == torch.uint8
-    cfg = TrainConfig(epochs=1, batch_size=8, lr=0.02, seed=0)  # bf16 switches itself on with CUDA only
+    cfg = TrainConfig(epochs=1, batch_size=8, learning_rate=0.02, seed=0)  # bf16 switches itself on with CUDA only
     torch.manual_seed(0)
     teacher = build_model("resnet18", classes).to(device)
     train_classifier(teacher, s.images, s.labels, cfg, progress=False)
     student = build_model("resnet18", classes).to(device)
-    history = train_classifier(student, lr, s.labels, cfg, teacher=teacher.requires_grad_(False),
-                               teacher_images=s.images, lam=2.0, progress=False)
+    history = train_classifier(student, lr, s.labels, cfg, loss=distillation.DistillationLoss(teacher, 2.0),
+                               paired=s.images, progress=False)
     assert torch.isfinite(torch.tensor(history.loss)).all()
     assert 0 <= evaluate(student, lr, s.labels) <= 1
-    out = sr_then_classify("espcn", "alexnet", (s.images, s.labels), (s.images, s.labels), cfg, sr_steps=2,
-                           num_classes=classes)
-    assert 0 <= out["accuracy"] <= 1
+    rows = distillation.sr_rows(["espcn"], "alexnet", (s.images, s.labels), (s.images, s.labels), cfg,
+                                data=distillation.data_key("samples", s.images, s.images), sr_steps=2, seeds=[0],
+                                num_classes=classes)
+    assert 0 <= rows["espcn"][0] <= 1

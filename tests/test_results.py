@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from lrlib.results import load_results, provenance, save_results, write_atomic
+from lrlib.results import load_results, provenance, save_results
 
 
 def test_save_and_load_with_provenance(tmp_path):
@@ -22,17 +22,6 @@ def test_other_profile_is_kept_not_overwritten(tmp_path):
     kept = list(tmp_path.glob("00_test.quick.*.json"))
     assert len(kept) == 1 and json.loads(kept[0].read_text())["results"] == {"v": 1}
     assert load_results("00_test", folder=tmp_path)["results"] == {"v": 2}
-
-
-def test_write_atomic_leaves_old_file_on_failure(tmp_path):
-    target = write_atomic(tmp_path / "f.txt", "old")
-
-    class Boom:  # not bytes: the write into the temporary file fails
-        pass
-
-    with pytest.raises(TypeError):
-        write_atomic(target, Boom())
-    assert target.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
 
 
 def test_missing_results_message(tmp_path):

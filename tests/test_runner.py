@@ -32,9 +32,55 @@ def test_clean_notebook_strips_papermill_residue(tmp_path):
 def test_report_collects_tagged_outputs(tmp_path):
     path = tmp_path / "01_x.ipynb"
     _executed_notebook(path)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[-1].outputs.append(nbformat.v4.new_output("stream", name="stdout", text="2\n"))
+    nbformat.write(nb, path)
     report = runner.write_report([runner.Executed("01_x", path, 1.5)], tmp_path, "smoke")
     text = report.read_text()
-    assert "| 01_x | 1.5 |" in text and "## 01_x" in text and "1" in text
+    assert "| 01_x | 1.5 |" in text and "## 01_x" in text
+    assert "```\n1\n2\n```" in text and "100%" not in text  # one block for the pieces of stdout; no stderr
+
+
+def _tiny_notebook(path):
+    """A notebook whose ``report`` cells print, warn, show progress, tables and two figures in one section."""
+    code, md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
+    report = {"tags": ["report"]}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        code("%matplotlib inline\nimport sys\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
+             "from IPython.display import display\nfrom tqdm import tqdm\nfrom lrlib import viz\nviz.style()"),
+        md("# 01 · A tiny notebook\n\n## Table 1: two numbers\n\nSome text."),
+        code('print("real text")\nprint("a warning", file=sys.stderr)\n'
+             "for _ in tqdm(range(3), file=sys.stdout, disable=False, desc='stdout bar'): pass\n"
+             "for _ in tqdm(range(3), disable=False, desc='stderr bar'): pass\n"
+             'pd.DataFrame({"a": [1.5, None]}, index=pd.Index(["x", "y"], name="row"))', metadata=report),
+        code('display({"text/html": "<style>td {color: red}</style><table></table>", "text/plain": "plain table"},'
+             " raw=True)", metadata=report),
+        code("plt.plot([0, 1])\nplt.show()"),  # not tagged: not in the report
+        md("## Fig. 2: the weight lambda"),
+        code("for k in (1, 2):\n    plt.figure(figsize=(2, 2))\n    plt.plot([0, k])\n    plt.show()",
+             metadata=report),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_report_of_an_executed_notebook(tmp_path, capfd):
+    path = tmp_path / "01_tiny.ipynb"
+    _tiny_notebook(path)
+    run = runner.execute(path, tmp_path / "run", "smoke", timeout=120)
+    assert "without encryption" not in capfd.readouterr().err  # the kernel's start-up warning is silenced
+    text = runner.write_report([run], tmp_path / "run", "smoke").read_text()
+    assert f"| 01_tiny | {run.seconds:.1f} |" in text
+    table = "| row | a |\n| --- | ---: |\n| x | 1.5 |\n| y |  |\n"
+    assert f"### Table 1: two numbers\n\n```\nreal text\n```\n\n{table}" in text
+    assert "```\nplain table\n```" in text
+    for noise in ("a warning", "bar", "%|", "it/s", "<style>", "<table>"):
+        assert noise not in text, noise
+    figures = [f"01_tiny-fig-2-the-weight-lambda-{k}.png" for k in (1, 2)]
+    assert sorted(p.name for p in (tmp_path / "run" / "figures").iterdir()) == figures
+    assert "### Fig. 2: the weight lambda\n\n" + "".join(f"![Fig. 2: the weight lambda](figures/{f})\n\n"
+                                                          for f in figures) in text
 
 
 def test_failure_names_notebook_and_cell(tmp_path):

@@ -29,7 +29,7 @@ def test_training_on_real_photos_approaches_bicubic():
     hr = data.load("samples", size=32).images.float() / 255
     lr = low_resolution(hr, 2, keep_size=False)
     model = build_sr("vdsr", 2)
-    losses = train_sr(model, lr, hr, steps=60, batch_size=8, lr_rate=1e-4, progress=False)
+    losses = train_sr(model, lr, hr, steps=60, batch_size=8, learning_rate=1e-4, progress=False)
     assert sum(losses[-10:]) < sum(losses[:10])
     sr = super_resolve(model, (lr * 255).round().to(torch.uint8))
     assert sr.dtype == torch.uint8 and sr.shape == (len(hr), 3, 32, 32)
@@ -63,5 +63,5 @@ def test_edsr_training_on_real_photos_lowers_the_loss():
     hr = data.load("samples", size=32).images.float() / 255
     lr = low_resolution(hr, 2, keep_size=False)
     model = EDSR(2, blocks=2, width=16)
-    losses = train_sr(model, lr, hr, steps=200, batch_size=8, lr_rate=1e-3, progress=False)
+    losses = train_sr(model, lr, hr, steps=200, batch_size=8, learning_rate=1e-3, progress=False)
     assert sum(losses[-20:]) < 0.5 * sum(losses[:20])

@@ -1,4 +1,7 @@
+import inspect
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -60,7 +63,7 @@ def test_cli_data_list_and_offline_fetch(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
 def test_distillation_profiles_give_every_data_set_a_student_start(profile):
-    from lrlib.distill import INITS
+    from lrlib.studies.distillation import INITS
     from lrlib.profiles import SETTINGS
 
     s = SETTINGS["04_distillation"][profile]
@@ -68,3 +71,46 @@ def test_distillation_profiles_give_every_data_set_a_student_start(profile):
     assert all(starts and set(starts) <= set(INITS) for starts in s["inits"].values())
     if profile != "smoke":  # the paper's data set gets both readings of "fine-tuned"
         assert s["inits"]["cifar10"] == list(INITS)
+
+
+def test_markdown_table_by_hand():
+    rows = pd.MultiIndex.from_tuples([("set5", "bicubic"), ("set5", "dog|sr")], names=["data", None])
+    columns = pd.MultiIndex.from_tuples([("psnr", "x2"), ("psnr", "x4"), ("note", "")])
+    frame = pd.DataFrame([[30.1234, np.nan, "ok"], [31.5, 28.0, None]], index=rows, columns=columns)
+    assert viz.markdown_table(frame) == "\n".join([
+        "| data |  | psnr · x2 | psnr · x4 | note |",
+        "| --- | --- | ---: | ---: | --- |",
+        "| set5 | bicubic | 30.1234 |  | ok |",
+        "| set5 | dog\\|sr | 31.5000 | 28.0 |  |",
+    ])
+    assert viz.markdown_table(pd.Series([1, 20], index=pd.Index(["a", "b"], name="key"), name="n")) == \
+        "| key | n |\n| --- | ---: |\n| a | 1 |\n| b | 20 |"
+
+
+def test_style_gives_dataframes_markdown_in_ipython():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    frame = pd.DataFrame({"a": [1.5]})
+    viz.style()  # outside IPython: figure style only
+    shell = InteractiveShell.instance()
+    try:
+        viz.style()
+        shown, _ = shell.display_formatter.format(frame)
+        assert shown["text/markdown"] == viz.markdown_table(frame) and "text/html" in shown
+        with pd.option_context("display.max_rows", 2):  # long tables: HTML only, as pandas truncates them
+            assert "text/markdown" not in shell.display_formatter.format(pd.Series(range(3)))[0]
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def test_show_source_is_what_runs():
+    source = viz.show_source(viz.paper_table)
+    code, line = inspect.getsourcelines(viz.paper_table)
+    assert source.code == inspect.getsource(viz.paper_table) == "".join(code)
+    caption = f"`lrlib.viz.paper_table` (lrlib/viz.py, line {line})"
+    assert source._repr_markdown_() == f"{caption}\n\n```python\n{source.code.rstrip()}\n```\n"
+    assert repr(source).startswith(f"lrlib.viz.paper_table (lrlib/viz.py, line {line})\n\ndef paper_table(")
+    method = viz.show_source(viz.Source._repr_markdown_)
+    assert method.name == "lrlib.viz.Source._repr_markdown_" and method.code.startswith("def _repr_markdown_")
+    with pytest.raises(TypeError, match="builtins.len has no Python source"):
+        viz.show_source(len)

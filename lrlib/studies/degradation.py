@@ -14,9 +14,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .backbones import Backbone, features
-from .degrade import effective_ratio, ratio_label
-from .metrics import class_distances, distance_stats, knn_accuracy, pair_distances, retrieval_map
+from ..backbones import Backbone, features
+from ..degrade import effective_ratio, ratio_label
+from ..metrics import class_distances, distance_stats, knn_accuracy, pair_distances, retrieval_map
 
 __all__ = ["relevance", "feature_shift", "reference_distances", "table1_row"]
 

@@ -1,18 +1,7 @@
-"""Super-resolution in the Difference-of-Gaussian domain (Noor et al., notebook 05).
-
-Instead of the HR image, the networks predict what SIFT looks at: the Gaussian levels L_1..L_5 of
-the HR image, or their differences D_k = L_(k+1) - L_k (:mod:`lrlib.sift`; note that the paper's
-Eq. 11 writes L_k - L_(k+1), the opposite sign). One :class:`LevelNet` per output image:
-
-* method 1: four nets, each predicting D_k as a residual on a predictor, the DoG of the bicubic
-  up-sampled LR image; ResBlocks 16, 12, 10, 8 (fewer for the smoother, larger-sigma levels);
-* method 2: five nets predicting L_1..L_5 directly, no predictor; ResBlocks 16, 12, 10, 8, 6.
-
-Both are trained with the MSE to the HR image's own stack (the paper's Eqs. 5 and 9), on aligned
-LR / HR patches cut once from whole photos (:func:`patch_pool`, :func:`train_dogsr`), and judged
-by the PSNR of the DoG images, under one of several conventions (:func:`dog_psnr`): the paper
-does not say which, and its 30-48 dB cannot be PSNRs of DoGs of [0, 1] images with peak 1.
-"""
+"""The DoG-SR paper's method: its level networks (:class:`LevelNet`, :class:`DoGSR`), their training
+patches and target (:func:`patch_pool`, :func:`train_dogsr`), prediction of whole stacks
+(:func:`predict_image`), and the PSNR of DoG images under the conventions the paper may have used
+(:func:`dog_psnr`). See the package's docstring for the method in words."""
 
 from __future__ import annotations
 
@@ -23,21 +12,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .degrade import low_resolution
-from .sift import SIGMAS, gaussian_stack
-from .sr import fit, upsample
+from ...checks import check_int
+from ...degrade import low_resolution
+from ...device import bf16_autocast
+from ...sift import SIGMAS, gaussian_stack
+from ...sr import ResBlock, fit, upsample
 
-__all__ = ["DEFAULT_BLOCKS", "SqueezeExcitation", "SEResBlock", "LevelNet", "DoGSR", "PatchPool", "patch_pool", "train_dogsr",
-           "predict_image", "DOG_PSNR_CONVENTIONS", "dog_uint8", "dog_psnr"]
+__all__ = ["DEFAULT_BLOCKS", "LevelNet", "DoGSR", "PatchPool", "patch_pool", "train_dogsr", "predict_image",
+           "DOG_PSNR_CONVENTIONS", "dog_uint8", "dog_psnr"]
 
 DEFAULT_BLOCKS: dict[int, tuple[int, ...]] = {1: (16, 12, 10, 8), 2: (16, 12, 10, 8, 6)}
 """The paper's ResBlocks per level network, for method 1 (D_1..D_4) and method 2 (L_1..L_5)."""
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
-    return value
 
 
 def _check_grey_batch(lr: torch.Tensor, name: str = "lr") -> None:
@@ -48,44 +33,10 @@ def _check_grey_batch(lr: torch.Tensor, name: str = "lr") -> None:
 
 # --- the networks ------------------------------------------------------------------------------------
 
-class SqueezeExcitation(nn.Module):
-    """Channel attention (Hu et al. 2018): x * sigmoid(FC(ReLU(FC(mean over H, W of x)))).
-
-    The two fully connected layers are 1x1 convolutions, ``channels`` -> ``channels // reduction``
-    -> ``channels``. Input and output (N, channels, H, W).
-    """
-
-    def __init__(self, channels: int, reduction: int = 16):
-        super().__init__()
-        _check_int("channels", channels, 1)
-        _check_int("reduction", reduction, 1)
-        if reduction > channels:
-            raise ValueError(f"reduction must be <= channels ({channels}), leaving at least one hidden unit; "
-                             f"got {reduction}")
-        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1),
-                                  nn.Conv2d(channels, channels // reduction, 1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(channels // reduction, channels, 1), nn.Sigmoid())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
-
-
-class SEResBlock(nn.Module):
-    """The paper's Fig. 3: x + SE(conv3x3(ReLU(conv3x3(x)))), ``width`` channels, no batch norm."""
-
-    def __init__(self, width: int = 64):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(width, width, 3, padding=1), SqueezeExcitation(width))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
 class LevelNet(nn.Module):
     """One level network: LR grey (N, 1, h, w) in [0, 1] -> one HR image (N, 1, s*h, s*w).
 
-    EDSR's layout (head conv3x3 1 -> ``width``; ``blocks`` :class:`SEResBlock`; a conv3x3, plus a
+    EDSR's layout (head conv3x3 1 -> ``width``; ``blocks`` :class:`~lrlib.sr.ResBlock` with squeeze-and-excitation; a conv3x3, plus a
     global skip from the head), then the paper's deconvolution: a transposed convolution of stride
     s, kernel 2s and padding s/2 to one channel, so the output is exactly s times larger.
 
@@ -95,13 +46,14 @@ class LevelNet(nn.Module):
 
     def __init__(self, blocks: int, scale: int, width: int = 64):
         super().__init__()
-        _check_int("blocks", blocks, 1)
-        _check_int("width", width, 1)
+        check_int("blocks", blocks, 1)
+        check_int("width", width, 1)
         if scale not in (2, 4):
             raise ValueError(f"scale must be 2 or 4 (the paper's up-scaling factors); got {scale!r}")
         self.scale = scale
         self.head = nn.Conv2d(1, width, 3, padding=1)
-        self.body = nn.Sequential(*[SEResBlock(width) for _ in range(blocks)], nn.Conv2d(width, width, 3, padding=1))
+        self.body = nn.Sequential(*[ResBlock(width, se=True) for _ in range(blocks)],
+                                  nn.Conv2d(width, width, 3, padding=1))
         self.up = nn.ConvTranspose2d(width, 1, kernel_size=2 * scale, stride=scale, padding=scale // 2)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
@@ -236,8 +188,8 @@ def patch_pool(images: list[torch.Tensor], scale: int, *, lr_patch: int = 32, st
     """
     if scale not in (2, 4):
         raise ValueError(f"scale must be 2 or 4; got {scale!r}")
-    _check_int("lr_patch", lr_patch, 1)
-    stride = _check_int("stride", lr_patch // 2 if stride is None else stride, 1)
+    check_int("lr_patch", lr_patch, 1)
+    stride = check_int("stride", lr_patch // 2 if stride is None else stride, 1)
     if not images:
         raise ValueError("images is empty; give at least one HR grey photo (1, H, W) uint8")
     lrs, levels, hrs = [], [], []
@@ -258,7 +210,7 @@ def patch_pool(images: list[torch.Tensor], scale: int, *, lr_patch: int = 32, st
 
 # --- training and inference --------------------------------------------------------------------------
 
-def train_dogsr(model: DoGSR, pool: PatchPool, *, steps: int, batch_size: int = 16, lr: float = 1e-4,
+def train_dogsr(model: DoGSR, pool: PatchPool, *, steps: int, batch_size: int = 16, learning_rate: float = 1e-4,
                 seed: int = 0, progress: bool = True) -> list[float]:
     """Train all level networks of ``model`` in place with the paper's MSE loss.
 
@@ -266,7 +218,7 @@ def train_dogsr(model: DoGSR, pool: PatchPool, *, steps: int, batch_size: int = 
     levels L_1..L_5 (method 2); the loss is the mean over pixels and levels (the paper's Eqs. 5 and
     9 sum, which only rescales the loss, and Adam is invariant to that). The level networks share
     no parameter, so one loop over their summed losses trains each as if on its own, with the same
-    batches. Adam with a cosine schedule from ``lr`` to 0 over ``steps``; random patches drawn from
+    batches. Adam with a cosine schedule from ``learning_rate`` to 0 over ``steps``; random patches drawn from
     a generator seeded with ``seed``; bf16 autocast and channels-last on CUDA, float32 on the CPU.
 
     Returns:
@@ -275,8 +227,8 @@ def train_dogsr(model: DoGSR, pool: PatchPool, *, steps: int, batch_size: int = 
     if (pool.scale, pool.sigmas, pool.cascade) != (model.scale, model.sigmas, model.cascade):
         raise ValueError(f"pool (scale {pool.scale}, sigmas {pool.sigmas}, cascade {pool.cascade}) does not match "
                          f"the model (scale {model.scale}, sigmas {model.sigmas}, cascade {model.cascade})")
-    _check_int("steps", steps, 1)
-    _check_int("batch_size", batch_size, 1)
+    check_int("steps", steps, 1)
+    check_int("batch_size", batch_size, 1)
     dev = next(model.parameters()).device
     gen = torch.Generator(device=pool.lr.device).manual_seed(seed)
     layout = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
@@ -288,7 +240,8 @@ def train_dogsr(model: DoGSR, pool: PatchPool, *, steps: int, batch_size: int = 
         target = pool.levels[idx].to(dev, non_blocking=True)
         return x, (target.diff(dim=1) if model.method == 1 else target)
 
-    return fit(model, batch, F.mse_loss, steps=steps, lr_rate=lr, desc=f"DoG-SR method {model.method} x{model.scale}",
+    return fit(model, batch, F.mse_loss, steps=steps, learning_rate=learning_rate,
+               desc=f"DoG-SR method {model.method} x{model.scale}",
                progress=progress)
 
 
@@ -311,7 +264,7 @@ def predict_image(model: DoGSR, lr: torch.Tensor) -> tuple[torch.Tensor, torch.T
     _check_grey_batch(x, "lr (a photo (1, h, w) or a batch (N, 1, h, w))")
     dev = next(model.parameters()).device
     model.eval()
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+    with bf16_autocast(dev):
         levels = model.predict_gaussians(x.to(dev).float())
     dogs = levels.diff(dim=1)
     return (levels[0], dogs[0]) if single else (levels, dogs)
@@ -365,7 +318,7 @@ def dog_psnr(pred: torch.Tensor, target: torch.Tensor, convention: str, *, shave
                                 else "float DoGs (uint8 ones go with 'uint8-clipped')"))
     if pred.shape != target.shape:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
-    _check_int("shave", shave, 0)
+    check_int("shave", shave, 0)
     h, w = target.shape[-2:]
     if 2 * shave >= min(h, w):
         raise ValueError(f"shave={shave} leaves nothing of {h}x{w} images")

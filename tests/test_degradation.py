@@ -1,17 +1,17 @@
 import pytest
 import torch
 
-from lrlib import shift
+from lrlib.studies import degradation
 from lrlib.backbones import load_backbone
 
 
 def test_relevance_modes():
     y = torch.tensor([0, 0, 1])
-    assert shift.relevance(y, "instance").equal(torch.eye(3, dtype=torch.bool))
-    assert shift.relevance(y, "class").tolist() == [[False, True, False], [True, False, False],
+    assert degradation.relevance(y, "instance").equal(torch.eye(3, dtype=torch.bool))
+    assert degradation.relevance(y, "class").tolist() == [[False, True, False], [True, False, False],
                                                       [False, False, False]]
     with pytest.raises(ValueError, match="'pixel'"):
-        shift.relevance(y, "pixel")
+        degradation.relevance(y, "pixel")
 
 
 def test_feature_shift_table():
@@ -19,13 +19,13 @@ def test_feature_shift_table():
     b = load_backbone("resnet18", pretrained=False)
     images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
     labels = torch.arange(12) % 3
-    table, feats = shift.feature_shift(b, images, labels, [2, 4, 8], dataset="t", mode="class",
+    table, feats = degradation.feature_shift(b, images, labels, [2, 4, 8], dataset="t", mode="class",
                                        input_size=32, knn_k=3, progress=False)
     assert list(table.index) == [1, 2, 4, 8] and list(table["lr_side"]) == [32, 16, 8, 4]
     assert table.loc[1, "mean_distance"] == pytest.approx(0, abs=1e-6)
     assert (table.loc[[2, 4, 8], "mean_distance"] > 0).all()
     assert feats[4].shape == (12, 512)
-    row = shift.table1_row(table)
+    row = degradation.table1_row(table)
     assert list(row) == ["1/4", "1/16", "1/64", "Average"]
     assert row["Average"] == pytest.approx(table.loc[[2, 4, 8], "var_distance"].mean())
 
@@ -33,8 +33,8 @@ def test_feature_shift_table():
 def test_instance_mode_hr_against_itself_is_perfect():
     b = load_backbone("resnet18", pretrained=False)
     images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
-    table, _ = shift.feature_shift(b, images, torch.arange(6), [2], dataset="t", mode="instance",
+    table, _ = degradation.feature_shift(b, images, torch.arange(6), [2], dataset="t", mode="instance",
                                    input_size=16, progress=False)
     assert table.loc[1, "map"] == pytest.approx(1.0) and table["knn_accuracy"].isna().all()
-    refs = shift.reference_distances(torch.randn(6, 4), torch.arange(6))
+    refs = degradation.reference_distances(torch.randn(6, 4), torch.arange(6))
     assert refs["similar"] is None and refs["different"] > 0

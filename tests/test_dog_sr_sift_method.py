@@ -6,10 +6,10 @@ from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio
 
 from lrlib.degrade import low_resolution
-from lrlib.dogsr import (DOG_PSNR_CONVENTIONS, DoGSR, LevelNet, SqueezeExcitation, dog_psnr, dog_uint8,
+from lrlib.studies.dog_sr_sift import (DOG_PSNR_CONVENTIONS, DoGSR, LevelNet, dog_psnr, dog_uint8,
                          patch_pool, predict_image, train_dogsr)
 from lrlib.sift import dog_stack, gaussian_stack
-from lrlib.sr import upsample
+from lrlib.sr import SqueezeExcitation, upsample
 
 
 def grey_photos() -> list[torch.Tensor]:
@@ -144,7 +144,7 @@ def test_training_lowers_the_loss_on_real_photos(method):
     torch.manual_seed(0)
     pool = patch_pool(grey_photos(), 2, lr_patch=12, cascade=True)
     model = small(method, 2)
-    losses = train_dogsr(model, pool, steps=40, batch_size=8, lr=1e-3, progress=False)
+    losses = train_dogsr(model, pool, steps=40, batch_size=8, learning_rate=1e-3, progress=False)
     assert len(losses) == 40 and all(np.isfinite(losses))
     assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
     with pytest.raises(ValueError, match="does not match"):

@@ -1,28 +1,10 @@
-"""SIFT after super-resolution: the experiments of notebook 05 (DoG-SR paper, Tables 3-8).
-
-Every method turns a low-resolution (LR) grey image into a Gaussian stack L1..L5 and a DoG stack
-D1..D4 at the high-resolution (HR) size, which are then judged two ways: the PSNR of each DoG level
-against the HR image's own (Tables 3-5), and the SIFT matches that keypoints found in those stacks
-give between the two images of a pair (Tables 6-8).
-
-| method     | where its stacks come from                                                     |
-|------------|--------------------------------------------------------------------------------|
-| original   | the HR image itself (the upper bound, the paper's "Original" column)           |
-| bicubic    | the bicubic-upsampled LR image through the Gaussians                           |
-| srcnn      | an SRCNN output through the Gaussians (pixel-domain SR baseline)               |
-| edsr       | an EDSR-baseline output through the Gaussians (pixel-domain SR baseline)       |
-| method1    | :class:`~lrlib.dogsr.DoGSR` method 1: four networks predict D1..D4             |
-| method2    | :class:`~lrlib.dogsr.DoGSR` method 2: five networks predict L1..L5             |
-
-Images here are grey, float, (1, 1, H, W) in [0, 1]; HR images are cropped to a multiple of the
-scale first, so LR and HR pixels line up and HR coordinates stay valid for the homographies.
-"""
+"""The experiments of notebook 05 (Tables 3-8): train every method, DoG PSNR tables under each convention,
+SIFT matches with geometric checks, power spectra, and the findings beside the paper's numbers."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -31,19 +13,20 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from . import data
-from .degrade import low_resolution
-from .dogsr import DoGSR, dog_psnr, dog_uint8, patch_pool, predict_image, train_dogsr
-from .matching import pair_stats, random_homography, warp
-from .metrics import mean_log_power, radial_power_spectrum
-from .models import count_parameters
-from .results import RunCache
-from .sift import SIGMAS, dog_stack, features_from_stacks, gaussian_stack, opencv_sift_features, sift_features
-from .sr import build_sr, train_sr, upsample
+from ... import data
+from ...degrade import low_resolution
+from ...device import bf16_autocast, synchronize
+from ...matching import Pair, match_pairs, random_homography, warp
+from ...metrics import mean_log_power, radial_power_spectrum
+from ...models import count_parameters
+from ...results import RunCache
+from ...sift import SIGMAS, dog_stack, features_from_stacks, gaussian_stack, opencv_sift_features, sift_features
+from ...sr import build_sr, train_sr, upsample
+from .method import DoGSR, dog_psnr, dog_uint8, patch_pool, predict_image, train_dogsr
 
 __all__ = ["METHODS", "LEARNED", "PairTuple", "photo_set", "graf_pairs", "warped_pairs", "to_grey_float",
-           "crop_to_scale", "opencv_agreement", "spectra", "train_models", "stacks", "psnr_table",
-           "convention_fit", "psnr_wide", "match_table", "match_summary", "prediction_speed", "findings"]
+           "crop_to_scale", "opencv_agreement", "spectra", "train_models", "stacks", "psnr_table", "convention_fit",
+           "psnr_wide", "match_table", "match_summary", "prediction_speed", "findings"]
 
 PairTuple = tuple[str, torch.Tensor, torch.Tensor, "torch.Tensor | None"]
 
@@ -175,7 +158,7 @@ def train_models(photos: Sequence[torch.Tensor], scale: int, settings: dict[str,
         photos: HR training photos, (1, H, W) uint8 grey each; those too small for one LR patch at
             this scale are left out.
         scale: 2 or 4.
-        settings: the profile's ``fit`` settings: ``steps``, ``batch_size``, ``lr``, ``lr_patch``,
+        settings: the profile's ``fit`` settings: ``steps``, ``batch_size``, ``learning_rate``, ``lr_patch``,
             ``blocks1``, ``blocks2``, ``edsr_blocks``, ``width`` and optionally ``stride`` (LR pixels
             between patches; default half a patch).
         cascade: how the Gaussian targets are made (see :func:`lrlib.sift.gaussian_stack`).
@@ -190,28 +173,27 @@ def train_models(photos: Sequence[torch.Tensor], scale: int, settings: dict[str,
         raise ValueError(f"no training photo is large enough for {settings['lr_patch']}-pixel LR patches at x{scale}")
     pool = patch_pool(usable, scale, lr_patch=settings["lr_patch"], stride=settings.get("stride"), sigmas=SIGMAS,
                       cascade=cascade, device=device)
+    cache = cache or RunCache(None)
+    common = dict(steps=settings["steps"], batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
+                  seed=seed, progress=progress)
     models, rows = {}, []
     for name in LEARNED:
         key = {"method": name, "scale": scale, "cascade": cascade, "data": data_key, "seed": seed,
                "patches": len(pool), **settings}
-        torch.manual_seed(seed)
-        model = _build(name, scale, settings, cascade).to(device)
-        record, weights = (cache.get(key), cache.weights(key)) if cache else (None, None)
-        if record is not None and weights is not None:
-            model.load_state_dict(weights)
-        else:
-            start = time.perf_counter()
-            common = dict(steps=settings["steps"], batch_size=settings["batch_size"], seed=seed, progress=progress)
-            if name.startswith("method"):
-                losses = train_dogsr(model, pool, lr=settings["lr"], **common)
-            else:
-                losses = train_sr(model, pool.lr, pool.hr, lr_rate=settings["lr"], **common)
-            record = {"seconds": time.perf_counter() - start, "final_loss": float(np.mean(losses[-50:]))}
-            if cache:
-                cache.put(key, record, model)
-        model.eval()
-        models[name] = model
-        rows.append({"scale": f"x{scale}", "method": name, "parameters": count_parameters(model),
+
+        def build(name: str = name) -> nn.Module:
+            torch.manual_seed(seed)
+            return _build(name, scale, settings, cascade).to(device)
+
+        def train(name: str = name) -> tuple[nn.Module, dict]:
+            model = build()
+            losses = (train_dogsr(model, pool, **common) if name.startswith("method")
+                      else train_sr(model, pool.lr, pool.hr, **common))
+            return model, {"final_loss": float(np.mean(losses[-50:]))}
+
+        record, models[name] = cache.train_or_load(key, train, build=build)
+        models[name].eval()
+        rows.append({"scale": f"x{scale}", "method": name, "parameters": count_parameters(models[name]),
                      "train seconds": round(record["seconds"], 1), "final loss": record["final_loss"]})
     return models, pd.DataFrame(rows)
 
@@ -250,7 +232,7 @@ def psnr_table(photos: dict[str, Sequence[torch.Tensor]], scales: Sequence[int],
     Args:
         photos: test set name -> HR photos, (1, H, W) uint8 grey each.
         models: scale -> the trained networks of that scale.
-        conventions: keys of :data:`lrlib.dogsr.DOG_PSNR_CONVENTIONS`.
+        conventions: keys of :data:`DOG_PSNR_CONVENTIONS`.
 
     Returns:
         Long table: set, scale, method, level (D1..D4), convention, psnr (dB, mean over the set's
@@ -306,12 +288,11 @@ def psnr_wide(psnr: pd.DataFrame, convention: str) -> pd.DataFrame:
     return pd.concat([by_set, mean]).round(2)
 
 
-def match_table(pairs: Sequence[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor | None]], scales: Sequence[int],
-                models: dict[int, dict[str, nn.Module]], *, cascade: bool, methods: Sequence[str] = METHODS,
-                ratio: float = 0.8, tol: float = 3.0, device: torch.device = torch.device("cpu"),
-                workers: int = 4, progress: bool = True) -> pd.DataFrame:
+def match_table(pairs: Sequence[PairTuple], scales: Sequence[int], models: dict[int, dict[str, nn.Module]], *,
+                cascade: bool, methods: Sequence[str] = METHODS, ratio: float = 0.8, tol: float = 3.0,
+                device: torch.device = torch.device("cpu"), workers: int = 4, progress: bool = True) -> pd.DataFrame:
     """SIFT matches per image pair, method and scale (Tables 6-8), with geometric checks where a
-    homography is known; ``workers`` threads work on different pairs at once (rows keep their order).
+    homography is known (:func:`lrlib.matching.match_pairs`; ``workers`` threads work on different pairs).
 
     Args:
         pairs: (name, a, b, homography or None); a and b (1 or 3, H, W) uint8; the homography (3, 3)
@@ -319,23 +300,20 @@ def match_table(pairs: Sequence[tuple[str, torch.Tensor, torch.Tensor, torch.Ten
         ratio: Lowe's ratio test; tol: pixels within which a projected point counts as the same point.
 
     Returns:
-        One row per (pair, scale, method): keypoints in a and b, matches, and with a homography
+        One row per (scale, method, pair): keypoints in a and b, matches, and with a homography
         correct matches, precision and repeatability (NaN without one).
     """
-    def one(job: tuple[PairTuple, int, str]) -> dict[str, Any]:
-        (name, a, b, h), s, method = job
-        images = [crop_to_scale(to_grey_float(x.to(device)), s) for x in (a, b)]
-        feats = [features_from_stacks(*stacks(method, x, s, models[s], cascade=cascade), cascade=cascade)
-                 for x in images]
-        stats = pair_stats(*feats[0], *feats[1], homography=h, shape_a=images[0].shape[-2:],
-                           shape_b=images[1].shape[-2:], ratio=ratio, tol=tol)
-        return {"pair": name, "scale": s, "method": method, "keypoints a": len(feats[0][0]),
-                "keypoints b": len(feats[1][0]), **stats}
+    tables = []
+    for s in scales:
+        cropped = [Pair(name, *(crop_to_scale(to_grey_float(x.to(device)), s) for x in (a, b)), h)
+                   for name, a, b, h in pairs]
+        for method in tqdm(methods, desc=f"SIFT matches x{s}", disable=not progress, leave=False):
+            def features(image: torch.Tensor, method: str = method) -> tuple:
+                return features_from_stacks(*stacks(method, image, s, models[s], cascade=cascade), cascade=cascade)
 
-    jobs = [(pair, s, m) for pair in pairs for s in scales for m in methods]
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # torch releases the GIL: pairs overlap
-        rows = list(tqdm(pool.map(one, jobs), total=len(jobs), desc="SIFT matches", disable=not progress, leave=False))
-    return pd.DataFrame(rows)
+            table = match_pairs(cropped, features, ratio=ratio, tol=tol, workers=workers)
+            tables.append(table.assign(scale=s, method=method))
+    return pd.concat(tables, ignore_index=True)
 
 
 def match_summary(matches: pd.DataFrame, groups: dict[str, str]) -> pd.DataFrame:
@@ -358,15 +336,13 @@ def prediction_speed(model: DoGSR, size: tuple[int, int], *, batch: int = 16, re
                      device: torch.device = torch.device("cpu")) -> float:
     """DoG stacks predicted per second by ``model`` for LR inputs of ``size`` (h, w), batched, bf16 on CUDA."""
     lr = torch.rand(batch, 1, *size, device=device)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with bf16_autocast(device):
         model.predict_dog(lr)  # warm-up (cuDNN autotuning)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(repeats):
             model.predict_dog(lr)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
     return batch * repeats / (time.perf_counter() - start)
 
 

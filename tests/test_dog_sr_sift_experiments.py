@@ -1,4 +1,4 @@
-"""The experiments of notebook 05 (lrlib.sift_sr) on small real photos."""
+"""The experiments of notebook 05 (lrlib.studies.dog_sr_sift) on small real photos."""
 
 import numpy as np
 import pandas as pd
@@ -6,9 +6,10 @@ import pytest
 import skimage.data
 import torch
 
-from lrlib import sift, sift_sr
+from lrlib import sift
+from lrlib.studies import dog_sr_sift
 from lrlib.degrade import low_resolution
-from lrlib.dogsr import DoGSR
+from lrlib.studies.dog_sr_sift import DoGSR
 from lrlib.matching import project
 from lrlib.papers import DOG_PSNR
 from lrlib.sr import build_sr, upsample
@@ -30,36 +31,36 @@ def _untrained(scale: int) -> dict:
 
 def test_to_grey_float_and_crop():
     rgb = torch.from_numpy(skimage.data.astronaut()[:50, :61]).permute(2, 0, 1).contiguous()
-    grey = sift_sr.to_grey_float(rgb)
+    grey = dog_sr_sift.to_grey_float(rgb)
     expected = (0.299 * rgb[0].double() + 0.587 * rgb[1].double() + 0.114 * rgb[2].double()) / 255
     assert grey.shape == (1, 1, 50, 61)
     np.testing.assert_allclose(grey[0, 0].numpy(), expected.numpy(), atol=1e-6)
-    assert sift_sr.crop_to_scale(grey, 4).shape == (1, 1, 48, 60)
+    assert dog_sr_sift.crop_to_scale(grey, 4).shape == (1, 1, 48, 60)
     with pytest.raises(ValueError, match="scale must be an integer from 1 to the image's shorter side \\(50 px\\); got 0"):
-        sift_sr.crop_to_scale(grey, 0)
+        dog_sr_sift.crop_to_scale(grey, 0)
     with pytest.raises(ValueError, match=r"must be uint8 \(1, H, W\) or \(3, H, W\).*got torch.float32 \(50, 61\)"):
-        sift_sr.to_grey_float(grey[0, 0])
+        dog_sr_sift.to_grey_float(grey[0, 0])
 
 
 def test_stacks_of_the_fixed_methods_are_the_stacks_of_their_images():
-    hr = sift_sr.to_grey_float(_camera())
+    hr = dog_sr_sift.to_grey_float(_camera())
     models = _untrained(2)
-    levels, dogs = sift_sr.stacks("original", hr, 2, models, cascade=False)
+    levels, dogs = dog_sr_sift.stacks("original", hr, 2, models, cascade=False)
     torch.testing.assert_close(levels, sift.gaussian_stack(hr[0, 0], cascade=False))
     torch.testing.assert_close(dogs, levels[1:] - levels[:-1])
     bicubic = upsample(low_resolution(hr, 2, keep_size=False), 2)
-    levels, dogs = sift_sr.stacks("bicubic", hr, 2, models, cascade=False)
+    levels, dogs = dog_sr_sift.stacks("bicubic", hr, 2, models, cascade=False)
     torch.testing.assert_close(dogs, sift.dog_stack(bicubic[0, 0], cascade=False))
     # Method 1 starts as its bicubic predictor, so untrained it must give the bicubic DoGs.
-    _, dogs1 = sift_sr.stacks("method1", hr, 2, models, cascade=False)
+    _, dogs1 = dog_sr_sift.stacks("method1", hr, 2, models, cascade=False)
     torch.testing.assert_close(dogs1, dogs, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="unknown method 'vdsr'"):
-        sift_sr.stacks("vdsr", hr, 2, models, cascade=False)
+        dog_sr_sift.stacks("vdsr", hr, 2, models, cascade=False)
 
 
 def test_warped_pairs_carry_the_true_homography():
     photos = [("camera", _camera(96))]
-    (name, a, b, h), = sift_sr.warped_pairs(photos, strength=0.1, seed=3)
+    (name, a, b, h), = dog_sr_sift.warped_pairs(photos, strength=0.1, seed=3)
     assert name == "camera (warped)" and a.shape == b.shape
     # The warped copy at the projection of a pixel holds that pixel's value (up to interpolation).
     xy = torch.tensor([[30.0, 40.0], [50.0, 45.0], [60.0, 30.0]], dtype=torch.float64)
@@ -69,18 +70,18 @@ def test_warped_pairs_carry_the_true_homography():
     values_a = a[0, xy[:, 1].long(), xy[:, 0].long()].int()
     values_b = b[0, uv[:, 1], uv[:, 0]].int()
     assert (values_a - values_b).abs().float().mean() < 40  # same structure, not a different image
-    again = sift_sr.warped_pairs(photos, strength=0.1, seed=3)[0][3]
+    again = dog_sr_sift.warped_pairs(photos, strength=0.1, seed=3)[0][3]
     torch.testing.assert_close(again, h)  # seeded
 
 
 def test_match_table_original_pairs_match_correctly():
-    pairs = sift_sr.warped_pairs([("camera", _camera(160))], strength=0.08, seed=0)
-    table = sift_sr.match_table(pairs, [2], {2: _untrained(2)}, cascade=False, methods=["original", "bicubic"],
+    pairs = dog_sr_sift.warped_pairs([("camera", _camera(160))], strength=0.08, seed=0)
+    table = dog_sr_sift.match_table(pairs, [2], {2: _untrained(2)}, cascade=False, methods=["original", "bicubic"],
                                 progress=False)
     assert list(table.method) == ["original", "bicubic"]
     original = table.iloc[0]
     assert original["matches"] >= 10 and original["precision"] > 0.8
-    summary = sift_sr.match_summary(table, {pairs[0][0]: "warped"})
+    summary = dog_sr_sift.match_summary(table, {pairs[0][0]: "warped"})
     assert summary.loc[("warped", 2, "original"), "matches"] == original["matches"]
 
 
@@ -90,7 +91,7 @@ def test_convention_fit_prefers_the_convention_closest_to_the_paper():
     for (level, scale), value in paper_bicubic.items():
         rows += [{"set": "a", "scale": scale, "method": "bicubic", "level": level, "convention": "near", "psnr": value + 0.5},
                  {"set": "a", "scale": scale, "method": "bicubic", "level": level, "convention": "far", "psnr": value - 9}]
-    fit = sift_sr.convention_fit(pd.DataFrame(rows), DOG_PSNR)
+    fit = dog_sr_sift.convention_fit(pd.DataFrame(rows), DOG_PSNR)
     assert list(fit.index) == ["near", "far"]
     assert fit.loc["near", "rms"] == pytest.approx(0.5) and fit.loc["far", "bias"] == pytest.approx(-9)
 
@@ -103,30 +104,30 @@ def test_convention_fit_breaks_the_straddling_tie():
         value = np.mean([t[level, scale]["bicubic"] for t in DOG_PSNR.values()]) + (2 if scale == 2 else -2)
         rows += [{"set": "s", "scale": scale, "method": "bicubic", "level": level, "convention": c, "psnr": v}
                  for c, v in (("a", value), ("b", value + 1))]
-    fit = sift_sr.convention_fit(pd.DataFrame(rows), DOG_PSNR)
+    fit = dog_sr_sift.convention_fit(pd.DataFrame(rows), DOG_PSNR)
     assert fit["mean |diff|"].tolist() == pytest.approx([2, 2])
     assert list(fit.index) == ["a", "b"] and fit.loc["a", "bias"] == pytest.approx(0)
 
 
 def test_psnr_table_and_wide_layout():
     photos = {"camera": [_camera(64)]}
-    table = sift_sr.psnr_table(photos, [2], {2: _untrained(2)}, cascade=False, conventions=["raw", "uint8-clipped"],
+    table = dog_sr_sift.psnr_table(photos, [2], {2: _untrained(2)}, cascade=False, conventions=["raw", "uint8-clipped"],
                                methods=["bicubic", "method1"], progress=False)
     assert set(table.level) == {"D1", "D2", "D3", "D4"} and len(table) == 2 * 2 * 4
     raw = table[table.convention == "raw"].set_index(["method", "level"])["psnr"]
     # Untrained method 1 is the bicubic predictor: the same PSNR.
     np.testing.assert_allclose(raw["method1"].values, raw["bicubic"].values, atol=1e-3)
-    wide = sift_sr.psnr_wide(table, "raw")
+    wide = dog_sr_sift.psnr_wide(table, "raw")
     assert list(wide.columns) == ["bicubic", "method1"] and ("mean", "D1", 2) in wide.index
 
 
 def test_spectra_and_opencv_agreement():
     photos = [_camera(96), _camera(128)]
-    curves, powers = sift_sr.spectra(photos, cascade=False, bins=16)
+    curves, powers = dog_sr_sift.spectra(photos, cascade=False, bins=16)
     assert list(curves.columns) == ["image", "D1", "D2", "D3", "D4"] and len(curves) == 16
     mean = powers.groupby("signal")["mean log power (dB)"].mean()
     assert mean["image"] > mean["D1"] > mean["D4"]  # band-pass levels carry less, less with larger sigma
-    agreement = sift_sr.opencv_agreement(photos[1:], cascade=False)
+    agreement = dog_sr_sift.opencv_agreement(photos[1:], cascade=False)
     assert set(agreement) == {"our keypoints per photo", "OpenCV keypoints per photo", "precision", "recall"}
     assert 0 <= agreement["recall"] <= 1 and agreement["precision"] > 0.3
 
@@ -142,13 +143,13 @@ def test_findings_follow_the_numbers():
             rows += [{"set": "s", "scale": scale, "method": m, "level": level, "convention": convention,
                       "psnr": base + offset + g} for m, g in gain.items()]
     psnr = pd.DataFrame(rows)
-    fit = sift_sr.convention_fit(psnr, DOG_PSNR)
+    fit = dog_sr_sift.convention_fit(psnr, DOG_PSNR)
     counts = {"original": 100, "bicubic": 60, "srcnn": 0, "edsr": 70, "method1": 80, "method2": 75}
     correct = {"original": 90, "bicubic": 30, "srcnn": 0, "edsr": 49, "method1": 40, "method2": 60}
     matches = pd.DataFrame([{"pair": p, "scale": 2, "method": m, "matches": n,
                              "correct": correct[m] if p == "with h" else np.nan} for p in ("with h", "without")
                             for m, n in counts.items()])
-    text = sift_sr.findings(psnr, fit, matches, DOG_PSNR, DOG_MATCHES)
+    text = dog_sr_sift.findings(psnr, fit, matches, DOG_PSNR, DOG_MATCHES)
     lines = text.splitlines()
     assert "`near` puts our bicubic column closest" in lines[0] and "`far` 6.00" in lines[0]
     x2 = next(line for line in lines if line.startswith("- **x2, DoG PSNR"))

@@ -1,0 +1,186 @@
+"""Making a data set ready on disk: :func:`status` (a quick look) and :func:`fetch` (download where the source
+allows, check the MD5, unpack); offline, :class:`DatasetMissing` says which files to put where."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..paths import atomic_file
+from . import formats
+from .archives import _safe_extract
+from .formats import _cifar_jpeg_archive, _cifar_jpeg_cache, _cifar_jpeg_tree, _cifar_pickles, _fashion_files, _svhn_file
+from .images import _photo_files
+from .pairs import _describe_missing, _graf_missing
+from .registry import DatasetMissing, Download, Entry, _entry, _root, md5sum
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+def status(name: str, *, root: Path | None = None) -> str:
+    """``"ready"``, ``"missing"`` or ``"ships with packages"``: a quick look, nothing is read or decoded.
+
+    Used by ``lrlib data list``. ``images`` and ``pairs`` (any folder you name) count as ready.
+    """
+    entry, root = _entry(name), _root(root)
+    if entry.kind == "samples":
+        return "ships with packages"
+    if not entry.folder:  # images, pairs: any folder you name
+        return "ready"
+    if entry.kind == "photos":
+        ready = bool(_photo_files(root / entry.folder))
+    elif entry.kind == "pairs":
+        ready = not _graf_missing(root / entry.folder)
+    elif name == "cifar10":
+        ready = all(_cifar_pickles(root, split) or _cifar_jpeg_tree(root, split) or _cifar_jpeg_cache(root, split)
+                    for split in entry.splits) or _cifar_jpeg_archive(root) is not None
+    elif name == "svhn":
+        ready = all(_svhn_file(entry, root, split).is_file() for split in entry.splits)
+    else:
+        ready = all(_fashion_files(root, split) for split in entry.splits)
+    return "ready" if ready else "missing"
+
+
+# --- fetch: download, verify, unpack ---------------------------------------------------------------
+
+
+def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path:
+    """Make a data set ready on disk: download (where the source allows), check MD5, unpack.
+
+    Files already in place are reused: a downloaded file whose MD5 matches is never downloaded
+    again, and a usable copy placed by hand (e.g. the CIFAR-10 JPEG archive) means no download.
+
+    Args:
+        name: a registry name (see :func:`datasets`).
+        root: the data root (default :func:`data_root`).
+        progress: show a progress bar while downloading.
+
+    Returns:
+        The data set's folder.
+
+    Raises:
+        ValueError: unknown name, ``images`` or ``pairs`` (nothing to fetch), or a download whose
+            MD5 is wrong (the file is deleted).
+        DatasetMissing: it cannot be downloaded (offline, unreachable, or no download exists);
+            the message says which files to put where.
+    """
+    entry, root = _entry(name), _root(root)
+    if entry.kind == "samples":
+        import skimage.data
+        return Path(skimage.data.__file__).parent
+    if not entry.folder:
+        usage = entry.description.split(": ", 1)[-1]
+        raise ValueError(f"there is nothing to fetch for {name!r}: it reads any folder you name ({usage})")
+    folder = root / entry.folder
+    if entry.kind == "photos":
+        if _photo_files(folder):
+            return folder
+        if not entry.downloads:
+            raise DatasetMissing(f"{name}: no photos in {folder}.\n{entry.instructions(root)}")
+        return _fetch_photo_archive(entry, root, progress)
+    if entry.kind == "pairs":
+        missing = _graf_missing(folder)
+        if missing:
+            raise DatasetMissing(f"{name}: {folder} {_describe_missing(folder, missing)}.\n{entry.instructions(root)}")
+        return folder
+    if name == "cifar10":
+        return _fetch_cifar10(entry, root, progress)
+    if name == "svhn":
+        return _fetch_svhn(entry, root, progress)
+    return _fetch_fashion(entry, root, progress)
+
+
+def _fetch_svhn(entry: Entry, root: Path, progress: bool) -> Path:
+    """Download both .mat files (used as they are: there is nothing to unpack)."""
+    folder = root / entry.folder
+    for download in entry.downloads:
+        _ensure_download(download, folder / download.filename, entry, root, progress)
+    return folder
+
+
+def _fetch_photo_archive(entry: Entry, root: Path, progress: bool) -> Path:
+    """div2k: download the archive into the folder's parent and unpack it there (it holds the folder itself)."""
+    folder = root / entry.folder
+    download = entry.downloads[0]
+    target = _ensure_download(download, folder.parent / download.filename, entry, root, progress)
+    _safe_extract(target, folder.parent)
+    if not _photo_files(folder):
+        raise DatasetMissing(f"{target} was unpacked into {folder.parent}, but {folder} holds no photos: the archive "
+                             f"is not laid out as expected ({folder.name}/0001.png ...).\n{entry.instructions(root)}")
+    return folder
+
+
+def _fetch_cifar10(entry: Entry, root: Path, progress: bool) -> Path:
+    folder = root / entry.folder
+    if all(_cifar_pickles(root, split) for split in entry.splits):
+        return folder
+    # An offline JPEG copy placed by hand counts as ready (it is lossy: see the course's data README).
+    if all(_cifar_jpeg_tree(root, split) for split in entry.splits):
+        return folder
+    archive = _cifar_jpeg_archive(root)
+    if archive is not None:
+        _safe_extract(archive, folder)
+        return folder
+    download = entry.downloads[0]
+    target = _ensure_download(download, folder / download.filename, entry, root, progress)
+    _safe_extract(target, folder)
+    if not all(_cifar_pickles(root, split) for split in entry.splits):
+        raise DatasetMissing(f"{target} was unpacked but {folder / 'cifar-10-batches-py'} is still incomplete.\n"
+                             f"{entry.instructions(root)}")
+    return folder
+
+
+def _fetch_fashion(entry: Entry, root: Path, progress: bool) -> Path:
+    for folder in formats.FASHION_SYSTEM_DIRS:  # e.g. Debian's package: nothing to download
+        if all(_fashion_files(root, split, dirs=[folder]) for split in entry.splits):
+            return folder
+    folder = root / entry.folder
+    for download in entry.downloads:
+        target = folder / download.filename
+        unpacked = folder / download.filename.removesuffix(".gz")
+        if unpacked.exists() and not target.exists():
+            continue  # an un-gzipped copy placed by hand
+        _ensure_download(download, target, entry, root, progress)
+    return folder
+
+
+def _ensure_download(download: Download, target: Path, entry: Entry, root: Path, progress: bool) -> Path:
+    """``target`` with the right MD5: reused when already there, else downloaded (and verified)."""
+    if target.exists() and md5sum(target) == download.md5:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _download(download, target, entry, root, progress)
+    return target
+
+
+def _download(download: Download, target: Path, entry: Entry, root: Path, progress: bool) -> None:
+    """Download into a temporary file next to ``target``; it replaces ``target`` only when its MD5 matches."""
+    digest = hashlib.md5()
+    with atomic_file(target) as out:
+        try:
+            request = urllib.request.Request(download.url, headers={"User-Agent": "lrlib"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=download.filename,
+                          disable=not progress) as bar:
+                    while chunk := response.read(1 << 20):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            reason = getattr(err, "reason", None) or err
+            raise DatasetMissing(
+                f"could not download {download.url} ({reason}).\n"
+                f"By hand: get that file (MD5 {download.md5}) and save it as {target},\n"
+                f"then run `lrlib data fetch {entry.name}` again: it checks that file instead of downloading it.\n"
+                f"{entry.instructions(root)}") from None
+        got = digest.hexdigest()
+        if got != download.md5:
+            raise ValueError(f"checksum mismatch for {download.url}: MD5 {got}, expected {download.md5}. "
+                             f"The download was deleted (not saved as {target}); try again later.")

@@ -1,0 +1,77 @@
+"""Decoding photo files: the suffixes lrlib reads, RGB or grey decoding in a thread pool, crops and shrinking."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+# --- photos ----------------------------------------------------------------------------------------
+
+
+def _photo_files(folder: Path) -> list[Path]:
+    """The photos (.png .jpg .jpeg .bmp, any case) directly in ``folder``, sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def _open_rgb(path: Path) -> Image.Image:
+    """A photo as an RGB PIL image (grey or palette converted; EXIF rotation applied)."""
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        return im.convert("RGB")
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """A photo as (H, W, 3) uint8."""
+    return np.asarray(_open_rgb(path))
+
+
+def _square(im: Image.Image, size: int) -> np.ndarray:
+    """The centre square of ``im``, resized to (size, size, 3) uint8 with PIL's bicubic filter.
+
+    Same as resizing the shorter side to ``size`` and then cropping the centre size x size.
+    """
+    w, h = im.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    box = (left, top, left + side, top + side)
+    return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box))
+
+
+_T = TypeVar("_T")
+
+
+def _decode_all(paths: list[Path], decode: Callable[[Path], _T], desc: str) -> list[_T]:
+    """``decode`` every path in a pool of threads (PIL decodes without holding the GIL); keeps the order."""
+    workers = min(16, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(tqdm(pool.map(decode, paths), total=len(paths), desc=desc, unit="img", leave=False,
+                         disable=len(paths) < 1000))
+
+
+def _fit(im: Image.Image, max_side: int) -> Image.Image:
+    """``im`` shrunk (bicubic, antialiased) so its longer side is ``max_side``; unchanged if already small enough."""
+    w, h = im.size
+    if max(w, h) <= max_side:
+        return im
+    scale = max_side / max(w, h)
+    size = (max_side, max(1, round(h * scale))) if w >= h else (max(1, round(w * scale)), max_side)
+    return im.resize(size, Image.Resampling.BICUBIC)
+
+
+def _chw(array: np.ndarray) -> torch.Tensor:
+    """(H, W) or (H, W, C) uint8 -> a new, contiguous (C, H, W) uint8 tensor (C = 1 for grey)."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C"))

@@ -1,0 +1,237 @@
+"""The distillation study of notebook 04 (lrlib.studies.distillation) on small real photos."""
+
+import json
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import stats
+
+from lrlib import data
+from lrlib.degrade import low_resolution_uint8
+from lrlib.models import build_model
+from lrlib.results import RunCache
+from lrlib.studies import distillation
+from lrlib.studies.distillation import DistillationLoss, dfd_loss
+from lrlib.train import TrainConfig, evaluate, train_classifier
+
+
+def _samples():
+    s = data.load("samples", size=32)
+    return s.images, s.labels
+
+
+def test_dfd_loss_against_a_loop():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(5, 10), torch.randint(0, 10, (5,))
+    fs, ft = torch.randn(5, 8, requires_grad=True), torch.randn(5, 8, requires_grad=True)
+    ce = sum(-torch.log_softmax(logits[i], 0)[labels[i]] for i in range(5)) / 5
+    sq = sum(((fs[i] - ft[i]) ** 2).sum() for i in range(5)) / 5
+    loss = dfd_loss(logits, labels, fs, ft, lam=2.0)
+    torch.testing.assert_close(loss, ce + 0.5 * 2.0 * sq)
+    loss.backward()
+    assert ft.grad is None and fs.grad is not None  # the teacher's features carry no gradient
+    torch.testing.assert_close(dfd_loss(logits, labels, fs, ft, lam=0.0), F.cross_entropy(logits, labels))
+    with pytest.raises(ValueError, match="-1"):
+        dfd_loss(logits, labels, fs, ft, lam=-1)
+    with pytest.raises(ValueError, match=r"\(5, 8\) vs \(5, 4\)"):
+        dfd_loss(logits, labels, fs, ft[:, :4], lam=1)
+
+
+@pytest.mark.parametrize("arch", ["alexnet", "vgg16", "resnet18"])
+def test_a_student_equal_to_its_teacher_has_no_feature_term_in_training_mode(arch):
+    """The feature DFD matches is the same in training mode (dropout, batch statistics aside): a student with the
+    teacher's weights, shown the same images, pays only cross-entropy. AlexNet's old dropout on the feature
+    broke this: in expectation it pulled the student towards half the teacher's feature."""
+    torch.manual_seed(0)
+    teacher = build_model(arch).eval()
+    student = build_model(arch)
+    student.load_state_dict(teacher.state_dict())
+    student.train()
+    for m in student.modules():  # batch norm in training mode uses batch statistics: keep the running ones here
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    x, y = torch.rand(6, 3, 32, 32), torch.randint(0, 10, (6,))
+    loss = DistillationLoss(teacher, lam=1.0)(student, x, y, x)
+    ce = F.cross_entropy(student(x), y) if arch != "alexnet" else None
+    _, f_student = student(x, features=True)
+    _, f_teacher = teacher(x, features=True)
+    assert (f_student - f_teacher).abs().max() < 1e-5
+    if ce is not None:
+        torch.testing.assert_close(loss, ce, atol=1e-5, rtol=1e-5)
+
+
+def test_distillation_runs_and_teacher_stays_frozen():
+    images, labels = _samples()
+    lr_images = low_resolution_uint8(images, 4)
+    cfg = TrainConfig(epochs=2, batch_size=8, learning_rate=0.01, bf16=False)
+    teacher = build_model("resnet18", num_classes=int(labels.max()) + 1)
+    train_classifier(teacher, images, labels, cfg, progress=False)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    student = build_model("resnet18", num_classes=int(labels.max()) + 1)
+    hist = train_classifier(student, lr_images, labels, cfg, loss=DistillationLoss(teacher, 1.0), paired=images,
+                            progress=False)
+    assert len(hist.loss) == 2
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+    assert 0 <= evaluate(student, lr_images, labels, bf16=False) <= 1
+    with pytest.raises(ValueError, match="paired=hr_images"):
+        train_classifier(student, lr_images, labels, cfg, loss=DistillationLoss(teacher, 1.0))
+
+
+def _cell_setup(tmp_path):
+    images, labels = _samples()
+    lr = low_resolution_uint8(images, 4)
+    cfg = TrainConfig(epochs=1, batch_size=8, learning_rate=0.01, bf16=False)
+    key = distillation.data_key("samples", images, images)
+    cache = RunCache(tmp_path)
+    teacher = distillation.train_teacher("alexnet", (images, labels), (images, labels), cfg, data=key,
+                                         num_classes=int(labels.max()) + 1, cache=cache)
+    kwargs = dict(data=key, factor=4, teacher=teacher, base=cfg, finetune=cfg, seeds=[0, 1], lam=2.0,
+                  num_classes=int(labels.max()) + 1)
+    return images, labels, lr, cfg, cache, teacher, kwargs
+
+
+def test_dfd_cell_over_seeds_and_resume(tmp_path, monkeypatch):
+    images, labels, lr, cfg, cache, teacher, kwargs = _cell_setup(tmp_path)
+    assert 0 <= teacher.accuracy <= 1 and not any(p.requires_grad for p in teacher.model.parameters())
+    cell = distillation.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="baseline",
+                                 cache=cache, **kwargs)
+    assert len(cell["baseline"]) == len(cell["dfd"]) == len(cell["control"]) == 2
+    assert cell["dfd_mean"] == pytest.approx(sum(cell["dfd"]) / 2)
+    for p in ("p_control", "p_baseline"):
+        assert cell[p] is None or 0 <= cell[p] <= 1
+    first = cache.ledger()  # the teacher, then baseline, DFD and control for each of 2 seeds
+    assert (first["runs"], first["trained"], first["loaded"]) == (7, 7, 0) and first["train_seconds"] > 0
+    # a second call, in a new session, finds every run in the cache: no training at all
+    monkeypatch.setattr(distillation, "train_classifier", lambda *a, **k: pytest.fail("trained again"))
+    reopened = RunCache(tmp_path)
+    again = distillation.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="baseline",
+                                  cache=reopened, **kwargs)
+    assert again["dfd"] == cell["dfd"] and again["baseline"] == cell["baseline"]
+    teacher_seconds = json.loads(next(tmp_path.glob("teacher-*.json")).read_text())["seconds"]
+    resumed = reopened.ledger()  # the six cell runs, with the training time they took in the first call
+    assert (resumed["runs"], resumed["trained"], resumed["loaded"]) == (6, 0, 6)
+    assert resumed["train_seconds"] == pytest.approx(first["train_seconds"] - teacher_seconds, abs=0.11)
+    with pytest.raises(ValueError, match="'scratch'"):
+        distillation.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="scratch", **kwargs)
+
+
+def test_each_baseline_is_trained_once_for_both_starts(tmp_path):
+    images, labels, lr, cfg, cache, teacher, kwargs = _cell_setup(tmp_path)
+    distillation.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="teacher", cache=cache,
+                          **kwargs)
+    trained = cache.ledger()["trained"]
+    distillation.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, init="baseline", cache=cache,
+                          **kwargs)
+    ledger = cache.ledger()
+    # the baseline start needs the baselines' weights: the teacher start kept them, so only DFD and control train
+    assert ledger["trained"] - trained == 2 * 2
+    assert len(list(tmp_path.glob("baseline-*.json"))) == 2 and len(list(tmp_path.glob("baseline-*.pt"))) == 2
+
+
+def test_a_changed_input_never_meets_a_stale_cached_result(tmp_path):
+    images, labels, lr, cfg, cache, teacher, kwargs = _cell_setup(tmp_path)
+    run = lambda **changes: distillation.dfd_cell(  # noqa: E731
+        "alexnet", (images, labels), (images, labels), lr, lr, init="teacher", cache=cache,
+        **{**kwargs, "seeds": [0], **changes})
+    run()
+    before = cache.ledger()["trained"]
+    run()
+    assert cache.ledger()["trained"] == before  # the same inputs: all from the cache
+    other_teacher = distillation.train_teacher("alexnet", (images, labels), (images, labels),
+                                               TrainConfig(epochs=2, batch_size=8, learning_rate=0.01, bf16=False),
+                                               data=kwargs["data"], num_classes=kwargs["num_classes"], cache=cache)
+    changes = {"teacher": other_teacher,                                   # another teacher
+               "finetune": TrainConfig(epochs=2, batch_size=8, learning_rate=0.01, bf16=False),  # another schedule
+               "data": distillation.data_key("samples-jpeg", images.flip(3), images)}  # another source of the data
+    for name, value in changes.items():
+        trained = cache.ledger()["trained"]
+        run(**{name: value})
+        assert cache.ledger()["trained"] > trained, f"a changed {name} was served a cached result"
+
+
+def test_sr_rows_use_the_given_seeds_and_the_cache(tmp_path):
+    images, labels = _samples()
+    cfg = TrainConfig(epochs=1, batch_size=8, learning_rate=0.01, bf16=False)
+    key = distillation.data_key("samples", images, images)
+    cache = RunCache(tmp_path)
+    rows = distillation.sr_rows(["espcn"], "alexnet", (images, labels), (images, labels), cfg, data=key,
+                                sr_steps=3, seeds=[0, 1], num_classes=int(labels.max()) + 1, cache=cache)
+    assert list(rows) == ["espcn"] and len(rows["espcn"]) == 2 and all(0 <= a <= 1 for a in rows["espcn"])
+    again = distillation.sr_rows(["espcn"], "alexnet", (images, labels), (images, labels), cfg, data=key,
+                                 sr_steps=3, seeds=[0, 1], num_classes=int(labels.max()) + 1, cache=RunCache(tmp_path))
+    assert again == rows
+
+
+def _cell(baseline, dfd, control):
+    """A dfd_cell-shaped result from per-seed accuracies, with the p-values from scipy."""
+    c = {"baseline": baseline, "dfd": dfd, "control": control}
+    for k, v in list(c.items()):
+        c[f"{k}_mean"], c[f"{k}_std"] = float(torch.tensor(v).double().mean()), float(torch.tensor(v).double().std())
+    c["p_baseline"] = float(stats.ttest_ind(dfd, baseline, equal_var=False).pvalue)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = stats.ttest_rel(dfd, control).pvalue
+    c["p_control"] = None if p != p else float(p)
+    return c
+
+
+def test_table1_frame_puts_the_paper_beside_ours_and_never_a_stand_in():
+    cell = _cell([0.80, 0.81], [0.82, 0.83], [0.80, 0.82])
+    rows = [{"dataset": "cifar10", "arch": "resnet18", "factor": 4, "init": "teacher", "cell": cell},
+            {"dataset": "fashion-mnist", "arch": "resnet18", "factor": 2, "init": "teacher", "cell": cell}]
+    t = distillation.table1_frame(rows)
+    assert list(t["LR size"]) == ["8x8", "16x16"]
+    assert t.loc[0, "paper baseline"] == 79.86 and t.loc[0, "paper DFD"] == 81.26
+    assert t.loc[0, "DFD - baseline"] == pytest.approx(2.0) and t.loc[0, "DFD - control"] == pytest.approx(1.5)
+    assert t.loc[0, "DFD"] == "82.50 ± 0.71"
+    assert t.loc[0, "p (paired)"] == pytest.approx(round(stats.ttest_rel([0.82, 0.83], [0.80, 0.82]).pvalue, 4))
+    assert t.loc[1, ["paper baseline", "paper DFD"]].isna().all()  # Fashion-MNIST stands in for SVHN: no paper number
+
+
+def test_findings_follow_the_numbers():
+    clear_win = _cell([0.70, 0.71, 0.70], [0.76, 0.77, 0.76], [0.74, 0.75, 0.735])  # DFD beats both beyond noise
+    noise = _cell([0.70, 0.72, 0.71], [0.71, 0.70, 0.72], [0.72, 0.71, 0.70])        # same means: within noise
+    loss = _cell([0.80, 0.81, 0.80], [0.74, 0.75, 0.74], [0.76, 0.765, 0.77])       # worse beyond noise
+    rows = [{"dataset": "cifar10", "arch": "resnet18", "factor": 4, "init": "teacher", "cell": clear_win},
+            {"dataset": "cifar10", "arch": "resnet18", "factor": 2, "init": "teacher", "cell": noise},
+            {"dataset": "fashion-mnist", "arch": "resnet18", "factor": 4, "init": "teacher", "cell": loss},
+            {"dataset": "cifar10", "arch": "resnet18", "factor": 4, "init": "baseline", "cell": noise},
+            {"dataset": "cifar10", "arch": "resnet18", "factor": 2, "init": "baseline", "cell": noise}]
+    text = distillation.findings(rows, {("cifar10", "resnet18"): 0.9312})
+    lines = text.splitlines()
+    assert all(line.startswith("- ") for line in lines)
+    # the headline, against the control (paired over seeds), counted independently here
+    beyond = [r for r in rows if r["cell"]["p_control"] is not None and r["cell"]["p_control"] < 0.05]
+    better = sum(r["cell"]["dfd_mean"] > r["cell"]["control_mean"] for r in beyond)
+    assert "control" in lines[0] and f"in {better} of 5 cells, worse in {len(beyond) - better}" in lines[0]
+    assert "5 cells were tested" in lines[0] and "no correction" in lines[0]
+    effect = sum(100 * (r["cell"]["dfd_mean"] - r["cell"]["control_mean"]) for r in rows) / 5
+    assert f"mean difference {effect:+.2f} points" in lines[0]
+    assert "budgets differ" in lines[1] and "in 1 of 3 cells, worse in 1, within the noise in 1" in lines[1]
+    mean_gain = sum(100 * (r["cell"]["dfd_mean"] - r["cell"]["baseline_mean"]) for r in rows[:3]) / 3
+    assert f"mean difference {mean_gain:+.2f} points" in lines[1]
+    assert "in 0 of 2 cells, worse in 0, within the noise in 2" in lines[2]
+    # The paper's gains at ResNet-18 CIFAR-10 are 1.40 (8x8) and 1.29 (16x16): the baseline start's
+    # gains (about 0 and 0) lie closer than the teacher's (about 6 and 0).
+    assert "from the baseline lie closest" in text
+    assert "93.12% against the paper's 93.38%" in text
+    with pytest.raises(ValueError, match="at least one"):
+        distillation.findings([], {})
+
+
+def test_welch_and_paired_p_match_scipy_and_are_none_where_undefined():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a constant group must not print scipy's precision warning
+        p = distillation._welch_p([0.5, 0.5, 0.5], [0.40, 0.45, 0.50])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the reference call warns; its value is still right
+        expected = stats.ttest_ind([0.5, 0.5, 0.5], [0.40, 0.45, 0.50], equal_var=False).pvalue
+    assert p == pytest.approx(expected)
+    assert distillation._welch_p([0.7, 0.7], [0.7, 0.7]) is None and distillation._welch_p([0.7], [0.6, 0.5]) is None
+    a, b = [0.70, 0.74, 0.71], [0.69, 0.72, 0.71]
+    assert distillation._paired_p(a, b) == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert distillation._paired_p([0.7, 0.8], [0.6, 0.7]) is None  # equal differences: no spread to test
+    with pytest.raises(ValueError, match="paired"):
+        distillation._paired_p([0.7, 0.8], [0.6])
