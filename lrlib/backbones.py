@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from .degrade import low_resolution
 from .device import bf16_autocast
-from .paths import cache_dir, write_atomic
+from .paths import cache_dir, set_aside, write_atomic
 from .results import fingerprint
 
 __all__ = ["Backbone", "BACKBONES", "load_backbone", "preprocess", "extract", "features"]
@@ -182,10 +182,14 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
     The cache file ``<data>/cache/features/<backbone>-<tap>-<dataset>-x<factor>-<hash>.pt``
     is keyed by backbone, tap, dataset (name and split, as the caller spells it), the
     degradation, the input size and a fingerprint of the images themselves, so a
-    changed subset never reuses stale features.
+    changed subset never reuses stale features. A damaged cache file (unreadable, or not
+    (N, dim) features) is set aside with a warning naming it, and the features are extracted again.
 
     Returns:
         (N, dim) float32 features on the backbone's device.
+
+    Raises:
+        ValueError: as :func:`lrlib.degrade.low_resolution` for the images and the factor.
     """
     if not cache or not backbone.pretrained:
         return extract(backbone, images, factor=factor, size=size, progress=progress)
@@ -193,7 +197,14 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
     path = cache_dir() / "features" / (
         f"{backbone.name}-{backbone.tap}-{safe}-x{factor}-s{size}-{fingerprint(images)}.pt")
     if path.exists():
-        return torch.load(path, map_location=backbone.device)
+        try:
+            cached = torch.load(path, map_location=backbone.device)
+            if not isinstance(cached, torch.Tensor) or cached.shape != (len(images), backbone.dim):
+                raise ValueError(f"it holds {type(cached).__name__} {tuple(getattr(cached, 'shape', ()))}, not "
+                                 f"({len(images)}, {backbone.dim}) features")
+            return cached
+        except Exception as err:  # torch raises many kinds (pickle, zip, EOF, runtime) for a damaged file
+            set_aside(path, f"{type(err).__name__}: {err}")
     feats = extract(backbone, images, factor=factor, size=size, progress=progress,
                     desc=f"{backbone.name} {dataset} x{factor}")
     buffer = io.BytesIO()

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .paths import data_root, repo_root, write_atomic
+from .paths import data_root, make_folder, repo_root, write_atomic
 
 KERNEL_NAME, KERNEL_DISPLAY_NAME = "lrlib", "Python (lrlib)"
 
@@ -37,9 +37,13 @@ def _reproduce(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     out = Path(args.out or repo_root() / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}")
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out} is a file, not a folder; choose another --out", file=sys.stderr)
+        return 2
     if out.exists() and any(out.iterdir()):
         print(f"error: run folder {out} exists and is not empty; choose another --out", file=sys.stderr)
         return 2
+    make_folder(out)  # a file above it: a ValueError that names it (main prints it)
     todo = notebooks(args.only)
     print(f"running {len(todo)} notebook(s) with the {profile!r} profile into {out}")
     done = []
@@ -115,6 +119,17 @@ def _lab(args: argparse.Namespace) -> int:
     os.execv(argv[0], argv)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (a timeout of 0 or less would mean 'no limit' to papermill, silently)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lrlib",
@@ -128,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: quick when a CUDA GPU is present, else smoke)")
     rep.add_argument("--only", nargs="+", metavar="NN", help="notebook number prefixes, e.g. --only 01 04")
     rep.add_argument("--out", help="run folder (default: runs/<date>-<profile>)")
-    rep.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
+    rep.add_argument("--timeout", type=_positive_int, default=3600, help="seconds allowed per cell (default 3600)")
     rep.add_argument("--publish", action="store_true",
                      help="after a successful quick run, replace the committed notebooks (cleaned of papermill's "
                           "metadata) and their results/ files with the new ones")

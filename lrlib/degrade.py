@@ -27,6 +27,20 @@ def _check_factor(factor: object) -> int:
     return factor
 
 
+def _check_range(images: torch.Tensor, tolerance: float = 1e-3) -> None:
+    """ValueError unless every value is finite and within [0, 1] (give or take ``tolerance``)."""
+    if images.numel() == 0:
+        return
+    if not torch.isfinite(images).all():
+        bad = int((~torch.isfinite(images)).sum())
+        raise ValueError(f"images hold {bad} NaN or infinite value(s); bicubic filtering would spread each over its "
+                         f"neighbours: find where they come from before degrading the images")
+    low, high = (float(v) for v in torch.aminmax(images))
+    if low < -tolerance or high > 1 + tolerance:
+        hint = " (they look like 0..255 values: divide by 255)" if high > 2 else ""
+        raise ValueError(f"images must lie in [0, 1]; got values in [{low:g}, {high:g}]{hint}")
+
+
 def low_resolution(images: torch.Tensor, factor: int, *, keep_size: bool = True) -> torch.Tensor:
     """Make low-resolution copies of a batch of images.
 
@@ -45,7 +59,9 @@ def low_resolution(images: torch.Tensor, factor: int, *, keep_size: bool = True)
 
     Raises:
         ValueError: for a factor that is not an int >= 1, a tensor that is not a
-            4-d floating-point batch, or an image smaller than ``factor`` pixels.
+            4-d floating-point batch, an image smaller than ``factor`` pixels, NaN or
+            infinite values, or values outside [0, 1] beyond a tolerance of 1e-3 (0..255
+            floats, a forgotten ``/ 255``, would otherwise come back all white).
     """
     factor = _check_factor(factor)
     if not isinstance(images, torch.Tensor):
@@ -60,6 +76,7 @@ def low_resolution(images: torch.Tensor, factor: int, *, keep_size: bool = True)
             f"images must be a float tensor in [0, 1]; got dtype {images.dtype} "
             f"(convert uint8 with images.float() / 255)"
         )
+    _check_range(images)
     h, w = images.shape[-2:]
     if h < factor or w < factor:
         raise ValueError(

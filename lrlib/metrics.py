@@ -2,6 +2,10 @@
 
 Every function accepts numpy arrays or torch tensors (on any device) and
 returns plain Python floats, so results can go straight into a results file.
+
+What they refuse, everywhere: NaN or infinite values (a metric over them would rank or average garbage
+without a word), shapes that do not pair up, and, where rows are L2-normalised, all-zero rows (a zero
+feature has no direction). Each function's ``Raises`` says what else it refuses. All raise ValueError.
 """
 
 from __future__ import annotations
@@ -16,15 +20,48 @@ ArrayLike = np.ndarray | torch.Tensor  # any (..) array; tensors may live on the
 
 
 def _tensor(x, name: str, ndim: int | None = None) -> torch.Tensor:
+    """``x`` as a tensor, checked: ``ndim`` dimensions (when given) and, for floats, no NaN or infinity."""
     t = torch.as_tensor(x)
     if ndim is not None and t.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-d; got shape {tuple(t.shape)}")
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{name} holds {bad} NaN or infinite value(s) of {t.numel()}; a metric over them would be "
+                         f"meaningless: find where they come from (a failed extraction, a division by zero)")
     return t
 
 
-def _normalise(f: torch.Tensor) -> torch.Tensor:
+def _normalise(f: torch.Tensor, name: str) -> torch.Tensor:
+    """Rows of ``f`` divided by their L2 norms, float64; an all-zero row is refused (it has no direction)."""
     f = f.double()
-    return f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    norm = f.norm(dim=1, keepdim=True)
+    zero = (norm[:, 0] == 0).nonzero()[:, 0]
+    if len(zero):
+        raise ValueError(f"{name} has {len(zero)} all-zero row(s) (first: {zero[:5].tolist()}); an all-zero feature "
+                         f"has no direction, so its normalised distance is undefined: drop those rows or check how "
+                         f"they were computed")
+    return f / norm
+
+
+def _labels(x, name: str, n: int) -> torch.Tensor:
+    """(n,) integer class labels >= 0, checked."""
+    y = _tensor(x, name, 1)
+    if len(y) != n:
+        raise ValueError(f"{name} must hold one label per feature, {n}; got {len(y)}")
+    if y.is_floating_point() and not torch.equal(y, y.round()) or (len(y) and y.min() < 0):
+        raise ValueError(f"{name} must be integer class indices >= 0; got values such as {y[:5].tolist()}")
+    return y.long()
+
+
+def _relevance(x, name: str) -> torch.Tensor:
+    """Booleans, or 0/1 values, as a bool tensor; anything else (e.g. VOC's -1 or a score) is refused."""
+    t = _tensor(x, name)
+    if t.dtype != torch.bool and not ((t == 0) | (t == 1)).all():
+        values = torch.unique(t.flatten())[:6].tolist()
+        raise ValueError(f"{name} must be booleans or 0/1 (1 = relevant); got values {values}. For targets in "
+                         f"{{1, 0, -1}} (VOC: 1 positive, -1 negative, 0 difficult) pass targets == 1 and leave the "
+                         f"difficult ones out")
+    return t.bool()
 
 
 def pair_distances(f_hr: ArrayLike, f_lr: ArrayLike) -> torch.Tensor:
@@ -35,13 +72,16 @@ def pair_distances(f_hr: ArrayLike, f_lr: ArrayLike) -> torch.Tensor:
 
     Returns:
         (N,) float64 tensor of distances in [0, 2].
+
+    Raises:
+        ValueError: shapes that differ, no rows, NaN or infinite values, all-zero rows.
     """
     a, b = _tensor(f_hr, "f_hr", 2), _tensor(f_lr, "f_lr", 2)
     if a.shape != b.shape:
         raise ValueError(f"f_hr and f_lr must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}")
     if len(a) == 0:
         raise ValueError("f_hr and f_lr are empty: need at least one pair of features")
-    return (_normalise(a) - _normalise(b.to(a.device))).norm(dim=1)
+    return (_normalise(a, "f_hr") - _normalise(b.to(a.device), "f_lr")).norm(dim=1)
 
 
 def distance_stats(f_hr: ArrayLike, f_lr: ArrayLike) -> tuple[float, float]:
@@ -51,6 +91,9 @@ def distance_stats(f_hr: ArrayLike, f_lr: ArrayLike) -> tuple[float, float]:
 
     Returns:
         (mean, variance) of the N distances; the variance divides by N.
+
+    Raises:
+        ValueError: as :func:`pair_distances`.
     """
     d = pair_distances(f_hr, f_lr)
     return float(d.mean()), float(d.var(unbiased=False))
@@ -68,12 +111,16 @@ def class_distances(features: ArrayLike, labels: ArrayLike, *, max_pairs: int = 
 
     Returns:
         (mean same-class distance, mean different-class distance).
+
+    Raises:
+        ValueError: fewer than 2 features, not one integer label >= 0 per feature, NaN or infinite
+            values, all-zero rows, one class only or no class with two members.
     """
-    f = _normalise(_tensor(features, "features", 2))
-    y = _tensor(labels, "labels", 1).to(f.device)
+    f = _normalise(_tensor(features, "features", 2), "features")
     n = len(f)
-    if n < 2 or len(y) != n:
-        raise ValueError(f"need >= 2 features with one label each; got {n} features, {len(y)} labels")
+    if n < 2:
+        raise ValueError(f"need >= 2 features; got {n}")
+    y = _labels(labels, "labels", n).to(f.device)
     g = torch.Generator().manual_seed(seed)
     i = torch.randint(n, (max_pairs,), generator=g).to(f.device)
     j = torch.randint(n, (max_pairs,), generator=g).to(f.device)
@@ -99,10 +146,11 @@ def average_precision(scores: ArrayLike, labels: ArrayLike, *, voc07: bool = Fal
         relevant item (ties broken by a stable sort of the scores).
 
     Raises:
-        ValueError: when there is no relevant item or the shapes differ.
+        ValueError: no relevant item, shapes that differ, NaN or infinite scores, labels other than
+            booleans or 0/1 (e.g. VOC's -1: pass ``targets == 1``).
     """
-    s = np.asarray(torch.as_tensor(scores).detach().cpu(), dtype=np.float64).ravel()
-    y = np.asarray(torch.as_tensor(labels).detach().cpu()).ravel().astype(bool)
+    s = np.asarray(_tensor(scores, "scores").detach().cpu(), dtype=np.float64).ravel()
+    y = np.asarray(_relevance(labels, "labels").detach().cpu()).ravel()
     if s.shape != y.shape:
         raise ValueError(f"scores and labels must have the same length; got {s.shape} and {y.shape}")
     if not y.any():
@@ -132,9 +180,15 @@ def retrieval_map(query: ArrayLike, database: ArrayLike, relevant: ArrayLike) ->
     Returns:
         The mean over queries of the all-point AP of the database ranked by increasing
         distance; queries with no relevant item are skipped.
+
+    Raises:
+        ValueError: shapes that do not pair up, NaN or infinite features, ``relevant`` other than
+            booleans or 0/1, no query with a relevant item.
     """
     q, db = _tensor(query, "query", 2).double(), _tensor(database, "database", 2).double()
-    rel = _tensor(relevant, "relevant", 2).bool().to(q.device)
+    if _relevance(relevant, "relevant").ndim != 2:
+        raise ValueError(f"relevant must be 2-d (Q, M); got shape {tuple(torch.as_tensor(relevant).shape)}")
+    rel = _relevance(relevant, "relevant").to(q.device)
     if rel.shape != (len(q), len(db)):
         raise ValueError(f"relevant must have shape (Q, M) = {(len(q), len(db))}; got {tuple(rel.shape)}")
     if q.shape[1] != db.shape[1]:
@@ -159,12 +213,22 @@ def psnr(a: ArrayLike, b: ArrayLike, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB: ``10 log10(data_range**2 / MSE)`` over all elements.
 
     Returns ``inf`` for identical inputs.
+
+    Raises:
+        ValueError: shapes that differ, ``data_range`` <= 0, NaN or infinite values, and values outside
+            [0, data_range] (beyond 0.1 % of it): uint8 images with the default ``data_range=1`` would
+            otherwise give a PSNR 48 dB too low.
     """
     x, y = _tensor(a, "a").double(), _tensor(b, "b").double()
     if x.shape != y.shape:
         raise ValueError(f"a and b must have the same shape; got {tuple(x.shape)} and {tuple(y.shape)}")
     if data_range <= 0:
         raise ValueError(f"data_range must be > 0; got {data_range}")
+    for name, t in (("a", x), ("b", y)):
+        low, high = (float(v) for v in torch.aminmax(t)) if t.numel() else (0.0, 0.0)
+        if low < -1e-3 * data_range or high > (1 + 1e-3) * data_range:
+            raise ValueError(f"{name} holds values in [{low:g}, {high:g}], outside [0, data_range={data_range:g}]; "
+                             f"give data_range=255 for 8-bit images (or divide them by 255)")
     mse = float(((x - y.to(x.device)) ** 2).mean())
     return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
 
@@ -175,11 +239,17 @@ def knn_accuracy(train: ArrayLike, train_labels: ArrayLike, test: ArrayLike, tes
 
     A measure of how well classes separate in a feature space: 1.0 when every
     test feature's neighbours carry its own class.
+
+    Raises:
+        ValueError: not one integer label >= 0 per feature, feature dimensions that differ, NaN or
+            infinite values, all-zero rows, ``k`` outside [1, number of train features].
     """
-    a = _normalise(_tensor(train, "train", 2))
-    b = _normalise(_tensor(test, "test", 2)).to(a.device)
-    ya = _tensor(train_labels, "train_labels", 1).long().to(a.device)
-    yb = _tensor(test_labels, "test_labels", 1).long().to(a.device)
+    a = _normalise(_tensor(train, "train", 2), "train")
+    b = _normalise(_tensor(test, "test", 2), "test").to(a.device)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"train and test features differ in dimension: {a.shape[1]} vs {b.shape[1]}")
+    ya = _labels(train_labels, "train_labels", len(a)).to(a.device)
+    yb = _labels(test_labels, "test_labels", len(b)).to(a.device)
     if not 1 <= k <= len(a):
         raise ValueError(f"k must lie in [1, {len(a)}] (the number of train features); got {k}")
     n_classes = int(max(ya.max(), yb.max())) + 1
@@ -194,7 +264,7 @@ def knn_accuracy(train: ArrayLike, train_labels: ArrayLike, test: ArrayLike, tes
 
 def _periodograms(images: ArrayLike) -> torch.Tensor:
     """|FFT|^2 of (H, W) or (N, H, W) images, unnormalised, in float64: (N, H, W)."""
-    x = _tensor(images, "images").double()
+    x = _tensor(images, "images").double()  # refuses NaN and infinity
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
@@ -213,6 +283,9 @@ def radial_power_spectrum(images: ArrayLike, *, bins: int = 64) -> tuple[np.ndar
         (frequency, power): the ring centres in cycles per pixel (bins,), and the mean of
         |FFT|^2 / (H W) over each ring and over the images (bins,); rings beyond the Nyquist
         circle's corners are left out, the DC term is kept in the first ring.
+
+    Raises:
+        ValueError: images that are not (H, W) or (N, H, W), NaN or infinite values.
     """
     p = _periodograms(images)
     h, w = p.shape[-2:]
@@ -232,6 +305,9 @@ def mean_log_power(images: ArrayLike) -> float:
 
     One number per image set for the DoG-SR paper's Table 2. The paper does not give its convention;
     this one (8-bit images, log before averaging) is an assumption the notebook states.
+
+    Raises:
+        ValueError: as :func:`radial_power_spectrum`.
     """
     p = _periodograms(images).flatten(1)[:, 1:]
     return float((10 * torch.log10(p.clamp_min(1e-30))).mean())

@@ -5,19 +5,27 @@
 * :func:`cache_dir`: what lrlib computes and keeps (deep features, finished trainings),
   ``$LRLIB_CACHE`` or ``<data root>/cache``.
 * :func:`atomic_file` / :func:`write_atomic`: a file appears whole or not at all (a temporary file in
-  the same folder, flushed to disk, then ``os.replace``), so a crash never leaves half a file behind.
+  the same folder, flushed to disk, then ``os.replace``), so a crash never leaves half a file behind;
+  the temporary files of writers that were killed are removed by the next write of the same file.
+* :func:`set_aside`: a damaged cache or results file is moved aside (never deleted) and named in a warning.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
+import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["repo_root", "data_root", "cache_dir", "atomic_file", "write_atomic"]
+__all__ = ["repo_root", "data_root", "cache_dir", "make_folder", "atomic_file", "write_atomic", "set_aside"]
+
+STALE_SECONDS = 24 * 3600
+"""A temporary file this old is stale even when its writer's process id is in use again."""
 
 
 def repo_root() -> Path:
@@ -50,8 +58,9 @@ def atomic_file(path: str | Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
     temporary file is deleted and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    make_folder(path.parent)
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -64,8 +73,57 @@ def atomic_file(path: str | Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
         raise
 
 
+def make_folder(folder: Path) -> None:
+    """``mkdir -p folder``, or a ValueError naming the file that stands where a folder must be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in [folder, *folder.parents] if p.exists() and not p.is_dir())
+        raise ValueError(f"cannot write into {folder}: {blocker} is a file, not a folder; move it away or choose "
+                         f"another folder (e.g. set LRLIB_CACHE or LRLIB_RESULTS, or pass another --out)") from None
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files that killed writers of ``path`` left (``.<name>.<pid>.<random>.tmp``): those whose
+    process is gone, and any older than :data:`STALE_SECONDS`. A live writer's file is left alone."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        try:
+            old = time.time() - tmp.stat().st_mtime > STALE_SECONDS
+            if old or (pid.isdigit() and not _alive(int(pid))):
+                tmp.unlink(missing_ok=True)
+        except OSError:  # another writer removed it first, or it is not ours to remove
+            continue
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
     """Write ``data`` (text is UTF-8 encoded) to ``path`` through :func:`atomic_file`; returns ``path``."""
     with atomic_file(path) as f:
         f.write(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+
+def set_aside(path: str | Path, reason: str) -> Path:
+    """Move a damaged file out of the way (``<name>.damaged-<time>``, never deleted) and warn, naming both paths and
+    ``reason``; the caller then computes what the file held again. Returns the new path."""
+    path = Path(path)
+    stamp, n = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", 0
+    while (aside := path.with_name(f"{path.name}.damaged-{stamp}-{n}")).exists():
+        n += 1
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:  # another process set it aside first
+        return aside
+    warnings.warn(f"{path} is damaged ({reason}); moved it to {aside.name} and computing it again", stacklevel=3)
+    return aside

@@ -1,10 +1,13 @@
 """Results files with provenance, and the run cache that lets a notebook resume.
 
-Each notebook writes ``results/<notebook>.json``: its key numbers beside the
-facts needed to trust them (git commit, profile, device, torch version, wall
-time, dataset, backbone). A file is replaced only through a temporary file and
-``os.replace``, so a crash never leaves half a file; an existing file written
-under another profile is kept (renamed with a timestamp) rather than lost.
+Each notebook writes ``<notebook>.json``: its key numbers beside the facts needed
+to trust them (git commit, profile, device, torch version, wall time, dataset,
+backbone), into :func:`results_dir`: ``$LRLIB_RESULTS`` (``lrlib reproduce`` sets
+it to its run folder) or ``runs/notebooks/results/``, never the committed
+``results/``, which only a publishing run writes (:func:`published_dir`). A file
+is replaced only through a temporary file and ``os.replace``, so a crash never
+leaves half a file; an existing file written under another profile is kept
+(renamed with a timestamp) rather than lost, also when two runs write at once.
 
 :class:`RunCache` keeps finished trainings, keyed by everything that defines them:
 :meth:`RunCache.train_or_load` is the one way a notebook trains something it may
@@ -13,6 +16,7 @@ already have trained.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -26,14 +30,24 @@ from typing import Any
 
 import torch
 
-from .paths import cache_dir, repo_root, write_atomic
+from .paths import cache_dir, make_folder, repo_root, set_aside, write_atomic
 
-__all__ = ["results_dir", "provenance", "save_results", "load_results", "fingerprint", "RunCache"]
+__all__ = ["results_dir", "published_dir", "provenance", "save_results", "load_results", "fingerprint", "RunCache"]
 
 
 def results_dir() -> Path:
-    """``$LRLIB_RESULTS`` if set, else ``<repo>/results``."""
-    return Path(os.environ.get("LRLIB_RESULTS") or repo_root() / "results")
+    """Where a run writes its results: ``$LRLIB_RESULTS`` if set, else ``<repo>/runs/notebooks/results``.
+
+    Never the committed ``results/`` (:func:`published_dir`): a notebook run in JupyterLab or with
+    papermill from a checkout must not displace the published numbers.
+    """
+    return Path(os.environ.get("LRLIB_RESULTS") or repo_root() / "runs" / "notebooks" / "results")
+
+
+def published_dir() -> Path:
+    """The committed results of the published ``quick`` runs, ``<repo>/results``: only
+    :func:`lrlib.runner.publish` (``lrlib reproduce --publish``) writes here."""
+    return repo_root() / "results"
 
 
 def _git_commit() -> str:
@@ -66,31 +80,58 @@ def provenance(profile: str, device: str | torch.device, **extra: Any) -> dict[s
 
 def save_results(notebook: str, numbers: dict[str, Any], meta: dict[str, Any],
                  *, folder: str | Path | None = None) -> Path:
-    """Write ``<folder>/<notebook>.json`` = ``{"meta": meta, "results": numbers}`` atomically.
+    """Write ``<folder>/<notebook>.json`` = ``{"meta": meta, "results": numbers}`` atomically (default folder:
+    :func:`results_dir`).
 
-    A previous file from the same profile is replaced (a rerun updates it); one from
-    a different profile is first renamed to ``<notebook>.<profile>.<time>.json``, so a
-    smoke run never silently overwrites the published quick numbers.
+    A previous file from the same profile is replaced (a rerun updates it); one from a different
+    profile, or one that cannot be read, is first renamed to ``<notebook>.<profile>.<time>.<pid>.json``,
+    so a smoke run never silently overwrites quick numbers. Writers of one file take turns (a lock
+    file beside it), so two runs at once each end with their results on disk.
+
+    Raises:
+        TypeError: a value that JSON cannot hold (before anything is written).
+        ValueError: a file stands where the folder must be.
     """
     path = Path(folder or results_dir()) / f"{notebook}.json"
-    if path.exists():
-        try:
-            old_profile = json.loads(path.read_text())["meta"].get("profile")
-        except (ValueError, KeyError, TypeError):
-            old_profile = "unreadable"
-        if old_profile != meta.get("profile"):
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            os.replace(path, path.with_name(f"{notebook}.{old_profile}.{stamp}.json"))
     text = json.dumps({"meta": meta, "results": numbers}, indent=2, sort_keys=False, default=_jsonable)
-    return write_atomic(path, text + "\n")
+    make_folder(path.parent)
+    with open(path.with_name(f".{path.name}.lock"), "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old_profile = _profile_of(path)
+        if old_profile is not None and old_profile != meta.get("profile"):
+            stamp = f"{time.strftime('%Y%m%d-%H%M%S')}.{os.getpid()}"
+            os.replace(path, path.with_name(f"{notebook}.{old_profile}.{stamp}.json"))
+        return write_atomic(path, text + "\n")
+
+
+def _profile_of(path: Path) -> str | None:
+    """The profile a results file was written under: None when there is no file, ``"unreadable"`` when it is damaged."""
+    if not path.exists():
+        return None
+    try:
+        return str(json.loads(path.read_text())["meta"].get("profile"))
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        return "unreadable"
 
 
 def load_results(notebook: str, *, folder: str | Path | None = None) -> dict[str, Any]:
-    """Read ``<folder>/<notebook>.json`` back."""
+    """Read ``<folder>/<notebook>.json`` back (default folder: :func:`results_dir`).
+
+    Raises:
+        FileNotFoundError: there is no such file (the message says to run the notebook).
+        ValueError: the file is damaged (not JSON, or without ``meta`` and ``results``); the message names it.
+    """
     path = Path(folder or results_dir()) / f"{notebook}.json"
     if not path.exists():
         raise FileNotFoundError(f"no results file {path}: run notebook {notebook} first")
-    return json.loads(path.read_text())
+    try:
+        content = json.loads(path.read_text())
+        if not {"meta", "results"} <= set(content):
+            raise ValueError("it lacks 'meta' or 'results'")
+    except (ValueError, TypeError, UnicodeDecodeError) as err:
+        raise ValueError(f"the results file {path} is damaged ({err}); delete it and run notebook {notebook} "
+                         f"again") from None
+    return content
 
 
 def _jsonable(x: Any) -> Any:
@@ -136,10 +177,21 @@ class RunCache:
         return None if self.folder is None else self.folder / f"{self._name(key)}{suffix}"
 
     def get(self, key: dict) -> dict | None:
+        """The record stored under ``key``, or None. A damaged entry (unreadable JSON, or written for another
+        key) is set aside with a warning that names it (:func:`lrlib.paths.set_aside`), so the run is done again."""
         path = self._path(key, ".json")
-        record = json.loads(path.read_text()) if path and path.exists() else None
-        if record is not None:  # a run trained earlier in this session still counts as trained
-            self._used.setdefault(self._name(key), {**record, "loaded": True})
+        if path is None or not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            if record.get("key") != json.loads(json.dumps(key)):
+                raise ValueError("it was written for another key")
+        except (ValueError, AttributeError, UnicodeDecodeError) as err:
+            set_aside(path, str(err))
+            if (weights := self._path(key, ".pt")).exists():
+                set_aside(weights, "its record was damaged")
+            return None
+        self._used.setdefault(self._name(key), {**record, "loaded": True})  # trained earlier here: still trained
         return record
 
     def put(self, key: dict, record: dict, model: torch.nn.Module | None = None) -> None:
@@ -161,8 +213,15 @@ class RunCache:
                 "train_seconds": round(sum(r.get("seconds", 0.0) for r in used), 1)}
 
     def weights(self, key: dict) -> dict | None:
+        """The stored state dict of ``key``, or None; a damaged weights file is set aside (the run is done again)."""
         path = self._path(key, ".pt")
-        return torch.load(path, map_location="cpu") if path and path.exists() else None
+        if path is None or not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu")
+        except Exception as err:  # torch raises many kinds (pickle, zip, EOF, runtime) for a damaged file
+            set_aside(path, f"{type(err).__name__}: {err}")
+            return None
 
     def train_or_load(self, key: dict, train: Callable[[], tuple[torch.nn.Module, dict]], *,
                       build: Callable[[], torch.nn.Module] | None = None) -> tuple[dict, torch.nn.Module | None]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .paths import repo_root, write_atomic
-from .results import results_dir
+from .results import published_dir
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
@@ -37,10 +37,14 @@ _PROGRESS = re.compile(r"\r|\d+%\|")
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook raised: which notebook, which cell, which error."""
+    """A notebook raised or timed out: which notebook, which cell, which error.
+
+    ``cell`` is the cell's position in the notebook, counting every cell (Markdown too) from 1, as a
+    reader counts them in JupyterLab; None when no cell had started (e.g. the kernel did not start).
+    """
 
     def __init__(self, notebook: str, cell: int | None, error: str):
-        where = f"cell {cell}" if cell is not None else "before any cell ran"
+        where = f"cell {cell} (counting every cell from 1)" if cell is not None else "before any cell ran"
         super().__init__(f"notebook {notebook} failed in {where}: {error}")
         self.notebook, self.cell, self.error = notebook, cell, error
 
@@ -82,9 +86,12 @@ def execute(notebook: Path, out_dir: Path, profile: str, *, timeout: int = 3600)
                             execution_timeout=timeout, progress_bar=False, log_output=False,
                             extra_arguments=_KERNEL_QUIET)
     except PapermillExecutionError as err:
-        raise NotebookFailed(notebook.stem, err.exec_count, f"{err.ename}: {err.evalue}") from None
-    except Exception as err:  # kernel died, timeout, bad notebook file
-        raise NotebookFailed(notebook.stem, None, f"{type(err).__name__}: {err}") from None
+        raise NotebookFailed(notebook.stem, err.cell_index + 1, f"{err.ename}: {err.evalue}") from None
+    except Exception as err:  # a cell timed out, the kernel died, a bad notebook file
+        error = f"{type(err).__name__}: {err}"
+        if isinstance(err, TimeoutError):
+            error = f"it ran past the limit of {timeout} s per cell (--timeout)"
+        raise NotebookFailed(notebook.stem, _last_started_cell(target), error) from None
     finally:
         for k, v in saved.items():
             if v is None:
@@ -92,6 +99,18 @@ def execute(notebook: Path, out_dir: Path, profile: str, *, timeout: int = 3600)
             else:
                 os.environ[k] = v
     return Executed(notebook.stem, target, time.perf_counter() - start)
+
+
+def _last_started_cell(executed: Path) -> int | None:
+    """Position (from 1) of the last cell papermill started in the partly executed ``executed``, or None."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(executed, as_version=4).cells
+    except (OSError, ValueError):
+        return None
+    started = [i for i, cell in enumerate(cells) if cell.metadata.get("papermill", {}).get("start_time")]
+    return started[-1] + 1 if started else None
 
 
 def write_report(runs: list[Executed], out_dir: Path, profile: str) -> Path:
@@ -221,10 +240,11 @@ def clean_notebook(path: Path) -> None:
 def publish(run: Executed, out_dir: Path, *, notebooks_dir: Path | None = None,
             results: Path | None = None) -> list[Path]:
     """Put an executed ``quick`` run where readers see it: the cleaned notebook over ``notebooks/`` and its
-    results file (``out_dir/results/<name>.json``) into ``results/``. Both are written atomically; the
-    versions they replace stay in git. Returns the paths written."""
+    results file (``out_dir/results/<name>.json``) into the committed ``results/`` (:func:`lrlib.results.published_dir`,
+    which nothing else writes). Both are written atomically; the versions they replace stay in git. Returns the
+    paths written."""
     notebooks_dir = notebooks_dir or repo_root() / "notebooks"
-    results = results or results_dir()
+    results = results or published_dir()
     source = out_dir / "results" / f"{run.name}.json"
     if not source.is_file():
         raise ValueError(f"{run.name} wrote no results file ({source}); every notebook must end with save_results")

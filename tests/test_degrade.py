@@ -70,3 +70,17 @@ def test_low_resolution_uint8_matches_the_float_path():
     assert out.dtype == torch.uint8 and torch.equal(out, expected)
     with pytest.raises(ValueError, match="uint8"):
         low_resolution_uint8(x.float(), 2)
+
+
+def test_scale_mistakes_are_named_not_passed_through():
+    """A forgotten / 255 used to come back all white, and one NaN pixel spread over a third of the image."""
+    x = torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match=r"\[0, 1\].*divide by 255"):
+        low_resolution(x * 255, 2)
+    nan = x.clone()
+    nan[0, 0, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        low_resolution(nan, 2)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]; got values in \[-0.4"):
+        low_resolution(x - 0.5, 2)
+    low_resolution(x * (1 + 5e-4), 2)  # bicubic overshoot of a previous step stays within the tolerance

@@ -118,3 +118,45 @@ def test_power_spectrum_of_white_noise_is_flat_and_blur_lowers_it():
     assert metrics.mean_log_power(blurred) < metrics.mean_log_power(noise) - 10
     with pytest.raises(ValueError, match="grey images"):
         metrics.radial_power_spectrum(np.zeros((2, 3, 8, 8)))
+
+
+def test_metrics_refuse_what_they_cannot_mean():
+    g = np.random.default_rng(6)
+    scores = g.random(6)
+    # VOC-style targets: -1 used to count as relevant
+    with pytest.raises(ValueError, match=r"booleans or 0/1.*targets == 1"):
+        metrics.average_precision(scores, [1, -1, 0, 1, -1, -1])
+    nan_scores = scores.copy()
+    nan_scores[2] = np.nan
+    with pytest.raises(ValueError, match="scores holds 1 NaN"):
+        metrics.average_precision(nan_scores, [1, 0, 0, 1, 0, 0])
+    q, db = g.normal(size=(3, 4)), g.normal(size=(5, 4))
+    q[1, 2] = np.inf
+    with pytest.raises(ValueError, match="query holds 1 NaN or infinite"):
+        metrics.retrieval_map(q, db, np.ones((3, 5), bool))
+    with pytest.raises(ValueError, match="relevant must be booleans or 0/1"):
+        metrics.retrieval_map(db[:3], db, np.full((3, 5), 2))
+    # more labels than features used to give an accuracy of 0.0
+    x, y = g.normal(size=(10, 4)), np.arange(10) % 2
+    with pytest.raises(ValueError, match="train_labels must hold one label per feature, 10; got 12"):
+        metrics.knn_accuracy(x, np.arange(12) % 2, x, y, k=3)
+    with pytest.raises(ValueError, match="integer class indices"):
+        metrics.knn_accuracy(x, y + 0.5, x, y, k=3)
+    # all-zero rows used to give a distance of 1.0
+    with pytest.raises(ValueError, match=r"f_lr has 2 all-zero row\(s\) \(first: \[0, 3\]\)"):
+        z = x.copy()
+        z[[0, 3]] = 0
+        metrics.distance_stats(x, z)
+    with pytest.raises(ValueError, match="all-zero"):
+        metrics.class_distances(np.zeros((4, 3)), [0, 0, 1, 1])
+
+
+def test_psnr_refuses_8_bit_images_with_data_range_1():
+    g = np.random.default_rng(7)
+    a = g.integers(0, 256, (8, 8)).astype(np.uint8)
+    b = np.clip(a.astype(int) + g.integers(-3, 4, (8, 8)), 0, 255).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"outside \[0, data_range=1\]; give data_range=255"):
+        metrics.psnr(a, b)
+    assert metrics.psnr(a, b, data_range=255) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.psnr(np.array([0.5, np.nan]), np.array([0.5, 0.5]))

@@ -34,3 +34,28 @@ def test_write_atomic_leaves_old_file_on_failure(tmp_path):
     with pytest.raises(TypeError):
         write_atomic(target, Boom())
     assert target.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_killed_writer_leaves_no_temporary_file_behind(tmp_path):
+    """Temporary files of dead writers are removed by the next write; a live writer's file stays."""
+    import os
+    import subprocess
+    import sys
+
+    target = tmp_path / "cache.pt"
+    code = ("import os, sys; from lrlib.paths import atomic_file\n"
+            "with atomic_file(sys.argv[1]) as f:\n    f.write(b'x' * 1000); f.flush(); os._exit(9)")
+    for _ in range(3):  # three writers killed in the middle of a write: each removes its dead predecessor's file
+        assert subprocess.run([sys.executable, "-c", code, str(target)]).returncode == 9
+        assert len(list(tmp_path.glob(".cache.pt.*.tmp"))) == 1 and not target.exists()
+    live = tmp_path / f".cache.pt.{os.getpid()}.abc.tmp"  # this process is alive: its file is not stale
+    live.write_bytes(b"in progress")
+    write_atomic(target, b"done")
+    assert target.read_bytes() == b"done" and list(tmp_path.glob(".cache.pt.*.tmp")) == [live]
+
+
+def test_a_file_where_a_folder_must_be_is_named(tmp_path):
+    blocker = tmp_path / "results"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match=f"{blocker} is a file, not a folder"):
+        write_atomic(blocker / "sub" / "x.json", "{}")

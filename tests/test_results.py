@@ -27,3 +27,63 @@ def test_other_profile_is_kept_not_overwritten(tmp_path):
 def test_missing_results_message(tmp_path):
     with pytest.raises(FileNotFoundError, match="run notebook 09"):
         load_results("09", folder=tmp_path)
+
+
+def test_runs_never_write_the_committed_results(monkeypatch):
+    from lrlib import paths, results
+
+    monkeypatch.delenv("LRLIB_RESULTS", raising=False)
+    assert results.results_dir() == paths.repo_root() / "runs" / "notebooks" / "results"
+    assert results.published_dir() == paths.repo_root() / "results" != results.results_dir()
+
+
+def _write_concurrently(folder, profiles):
+    """Each profile saves 00_test from its own process, all at once; returns the processes' exit codes."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from lrlib.results import save_results; "
+            "save_results('00_test', {'by': sys.argv[1]}, {'profile': sys.argv[1]}, folder=sys.argv[2])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, p, str(folder)]) for p in profiles]
+    return [p.wait(timeout=120) for p in procs]
+
+
+def test_concurrent_writers_of_one_file_each_keep_their_results(tmp_path):
+    """Two runs of different profiles writing one results file at once: neither crashes, both results stay."""
+    save_results("00_test", {"by": "published"}, {"profile": "quick"}, folder=tmp_path)
+    assert _write_concurrently(tmp_path, ["smoke", "paper", "smoke-b"]) == [0, 0, 0]
+    written = [json.loads(p.read_text())["results"]["by"] for p in tmp_path.glob("00_test*.json")]
+    assert sorted(written) == ["paper", "published", "smoke", "smoke-b"]
+
+
+def test_damaged_results_file_is_named(tmp_path):
+    (tmp_path / "00_test.json").write_text('{"meta": {"profile": "qu')
+    with pytest.raises(ValueError, match=r"00_test.json is damaged.*run notebook 00_test again"):
+        load_results("00_test", folder=tmp_path)
+    save_results("00_test", {"v": 1}, {"profile": "smoke"}, folder=tmp_path)  # the damaged one is kept aside
+    assert len(list(tmp_path.glob("00_test.unreadable.*.json"))) == 1
+
+
+def test_a_damaged_cache_entry_is_set_aside_and_trained_again(tmp_path):
+    from lrlib.results import RunCache
+
+    cache = RunCache(tmp_path)
+    key = {"method": "toy", "seed": 0}
+    model = torch.nn.Linear(2, 1)
+    trains = []
+
+    def train():
+        trains.append(1)
+        return model, {"accuracy": 0.5}
+
+    cache.train_or_load(key, train, build=lambda: torch.nn.Linear(2, 1))
+    record_file, weights_file = next(tmp_path.glob("toy-*.json")), next(tmp_path.glob("toy-*.pt"))
+    weights_file.write_bytes(weights_file.read_bytes()[:40])  # a killed or damaged write
+    with pytest.warns(UserWarning, match=f"{weights_file.name} is damaged"):
+        record, loaded = RunCache(tmp_path).train_or_load(key, train, build=lambda: torch.nn.Linear(2, 1))
+    assert len(trains) == 2 and record["accuracy"] == 0.5
+    record_file.write_text("{not json")
+    with pytest.warns(UserWarning, match=f"{record_file.name} is damaged"):
+        RunCache(tmp_path).train_or_load(key, train, build=lambda: torch.nn.Linear(2, 1))
+    assert len(trains) == 3 and len(list(tmp_path.glob("*.damaged-*"))) == 3  # kept aside, never deleted
+    assert RunCache(tmp_path).get(key)["accuracy"] == 0.5

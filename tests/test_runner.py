@@ -89,8 +89,21 @@ def test_failure_names_notebook_and_cell(tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "07_fail.ipynb"
     nbformat.write(nb, path)
-    with pytest.raises(runner.NotebookFailed, match=r"07_fail failed in cell 2: ValueError: bad scale 0"):
+    with pytest.raises(runner.NotebookFailed, match=r"07_fail failed in cell 2 .*: ValueError: bad scale 0"):
         runner.execute(path, tmp_path / "out", "smoke", timeout=120)
+
+
+def test_a_timeout_names_the_cell_by_its_position(tmp_path):
+    """A cell that runs too long used to be reported as 'failed before any cell ran'; execution counts are not
+    positions either (Markdown cells have none), so the position is what a reader can find."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# title"), nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_markdown_cell("text"), nbformat.v4.new_code_cell("import time; time.sleep(60)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "08_slow.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(runner.NotebookFailed, match=r"08_slow failed in cell 4 .*past the limit of 3 s per cell"):
+        runner.execute(path, tmp_path / "out", "smoke", timeout=3)
 
 
 def test_publish_copies_the_cleaned_notebook_and_its_results(tmp_path):

@@ -52,6 +52,19 @@ def test_cli_help_and_errors(capsys):
     assert "no notebook matches" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_timeout_that_is_no_limit_and_an_out_under_a_file(tmp_path, capsys):
+    for bad in ("-5", "0", "ten"):  # papermill would read 0 or less as 'no limit'
+        with pytest.raises(SystemExit):
+            main(["reproduce", "--profile", "smoke", "--only", "01", "--timeout", bad])
+        assert "--timeout" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["reproduce", "--profile", "smoke", "--only", "01", "--out", str(blocker)]) == 2
+    assert f"--out {blocker} is a file" in capsys.readouterr().err
+    assert main(["reproduce", "--profile", "smoke", "--only", "01", "--out", str(blocker / "run")]) == 2
+    assert f"{blocker} is a file, not a folder" in capsys.readouterr().err
+
+
 def test_cli_data_list_and_offline_fetch(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LRLIB_DATA", str(tmp_path))
     assert main(["data", "list"]) == 0
