@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import pickle
+import shutil
 import tarfile
 import zipfile
 from pathlib import Path
@@ -285,6 +287,9 @@ def test_fashion_corrupt_files_give_clear_errors(root):
     assert str(images) in str(err.value)
     images.write_bytes(images.read_bytes()[:-5].replace(b"\x00\x00\x09", b"\x00\x00\x08", 1))
     with pytest.raises(ValueError, match="truncated"):
+        data.load("fashion-mnist", "test")
+    write_idx(images, np.zeros((11, 28, 28), np.uint8))  # 11 images, 12 labels
+    with pytest.raises(ValueError, match="do not match"):
         data.load("fashion-mnist", "test")
     (folder / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
     with pytest.raises(ValueError, match="corrupt"):
@@ -613,6 +618,7 @@ def test_concat(tmp_path):
     (dict(name="cifar10", split="val"), "val"),
     (dict(name="cifar10", size=0), "0"),
     (dict(name="cifar10", size=2.5), "2.5"),
+    (dict(name="cifar10", size=True), "True"),
     (dict(name="cifar10", limit=0), "0"),
     (dict(name="fashion-mnist", limit=-3), "-3"),
     (dict(name="b100", split="train", size=8), "train"),
@@ -843,3 +849,217 @@ def test_pairs_txt_errors(root, tmp_path):
         data.load("graf")
     with pytest.raises(ValueError, match="graf, pairs"):
         data.load_pairs("cifar10")
+
+
+# --- damaged archives and incomplete copies (issue 10) ---------------------------------------------
+
+def damage_tar(archive: Path, member: int) -> int:
+    """Overwrite the header of the ``member``-th member of a .tar.gz with garbage (not zeros), in place.
+
+    Returns how many members Python's tarfile still lists: it takes the damaged header for the end of the archive.
+    """
+    raw = bytearray(gzip.decompress(archive.read_bytes()))
+    with tarfile.open(fileobj=io.BytesIO(bytes(raw))) as tar:
+        offset = tar.getmembers()[member].offset
+    raw[offset:offset + 512] = b"damaged!" * 64
+    archive.write_bytes(gzip.compress(bytes(raw)))
+    with tarfile.open(archive) as tar:
+        return len(tar.getmembers())
+
+
+def test_damaged_archive_never_loads_a_short_set(root, tmp_path):
+    write_jpeg_tree(tmp_path / "src", {"test": 2})
+    archive = make_tar(root / "cifar10-jpeg.tar.gz", tmp_path / "src" / "cifar10-jpeg", "cifar10-jpeg")
+    with tarfile.open(archive) as tar:
+        total = len(tar.getmembers())
+    listed = damage_tar(archive, total - 1)  # the last photo: every class still has one
+    assert listed == total - 1  # tarfile alone would unpack a short set without a word
+    with tarfile.open(archive) as tar:
+        last_good = tar.getmembers()[-1].name
+    with pytest.raises(ValueError) as err:
+        data.load("cifar10", "test")
+    message = str(err.value)
+    assert str(archive) in message and repr(last_good) in message and "delete" in message
+    assert not (root / "cifar10" / "cifar10-jpeg").exists()  # nothing unpacked
+    with tarfile.open(archive) as tar:  # what an unpack without the check left behind: no marker
+        tar.extractall(root / "cifar10")
+    with pytest.raises(ValueError, match="damaged"):
+        data.load("cifar10", "test")
+    with pytest.raises(ValueError, match="damaged"):
+        data.fetch("cifar10", progress=False)
+
+
+def test_unpacked_tree_is_checked_against_its_marker(root, tmp_path):
+    write_jpeg_tree(tmp_path / "src", {"train": 1, "test": 2})
+    (root / "cifar10").mkdir()
+    archive = make_tar(root / "cifar10" / "cifar10-jpeg.tar.gz", tmp_path / "src" / "cifar10-jpeg", "cifar10-jpeg")
+    assert len(data.load("cifar10", "test")) == 20
+    marker = root / "cifar10" / ".unpacked-cifar10-jpeg.tar.gz.json"
+    assert json.loads(marker.read_text()) == {"cifar10-jpeg": 30}
+    tree = root / "cifar10" / "cifar10-jpeg"
+    marker.unlink()  # a tree unpacked before markers existed, or cut short: unpacked again from the archive
+    (tree / "test" / "cat" / "0001.png").unlink()
+    assert len(data.load("cifar10", "test")) == 20 and marker.is_file()
+    archive.unlink()  # files lost, and no archive to restore them from: said, never loaded short
+    (tree / "test" / "cat" / "0001.png").unlink()
+    with pytest.raises(data.DatasetMissing) as err:
+        data.load("cifar10", "test")
+    message = str(err.value)
+    assert "29 of 30" in message and str(tree) in message and str(marker) in message
+    with pytest.raises(data.DatasetMissing, match="29 of 30"):
+        data.fetch("cifar10", progress=False)
+
+
+def test_decoded_cache_follows_its_tree(root):
+    write_jpeg_tree(root / "cifar10", {"test": 2})
+    assert len(data.load("cifar10", "test")) == 20
+    (root / "cifar10" / "cifar10-jpeg" / "test" / "dog" / "0000.png").unlink()  # a hand-placed tree changes
+    again = data.load("cifar10", "test")
+    assert len(again) == 19 and torch.bincount(again.labels).tolist()[5] == 1
+    shutil.rmtree(root / "cifar10" / "cifar10-jpeg")  # the copy removed: its decode is all there is
+    assert torch.equal(data.load("cifar10", "test").images, again.images)
+
+
+def test_div2k_tree_is_checked_against_its_marker(root, div2k_server, monkeypatch):
+    download, _ = div2k_server
+    folder = data.fetch("div2k", progress=False)
+    marker = root / "div2k" / ".unpacked-DIV2K_train_HR.zip.json"
+    assert json.loads(marker.read_text()) == {"DIV2K_train_HR": 3}
+    (folder / "0002.png").unlink()
+    assert len(data.photos("div2k")) == 3  # the archive is there: unpacked again
+    marker.unlink()  # unpacked before markers existed
+    (folder / "0002.png").unlink()
+    assert len(data.load("div2k", size=8)) == 3 and marker.is_file()
+    (root / "div2k" / "DIV2K_train_HR.zip").unlink()
+    (folder / "0002.png").unlink()
+    with pytest.raises(data.DatasetMissing, match="2 of 3"):
+        data.photos("div2k")
+    monkeypatch.setattr(download, "url", UNREACHABLE)
+    with pytest.raises(data.DatasetMissing, match="2 of 3"):
+        data.fetch("div2k", progress=False)
+
+
+def test_photo_folder_without_archive_or_marker_stays_usable(root):
+    write_photos(root / "div2k" / "DIV2K_train_HR")
+    assert len(data.photos("div2k")) == 3 and data.fetch("div2k") == root / "div2k" / "DIV2K_train_HR"
+
+
+# --- corrupt photos, wrong checksums, a data root that is a file (issue 10) ------------------------
+
+def truncated_jpeg(path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(9).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "text"])
+def test_corrupt_photo_is_named_with_the_fix(root, tmp_path, damage):
+    def spoil(path: Path) -> None:
+        truncated_jpeg(path) if damage == "truncated" else path.write_text("not a photo at all")
+
+    write_jpeg_tree(root / "cifar10", {"test": 2}, suffix=".jpg")
+    bad = root / "cifar10" / "cifar10-jpeg" / "test" / "frog" / "0001.jpg"
+    spoil(bad)
+    write_photos(tmp_path / "p")
+    spoil(tmp_path / "p" / "d_bad.jpg")
+    write_graf(root / "pairs" / "graf")
+    (root / "pairs" / "graf" / "img4.png").unlink()
+    spoil(root / "pairs" / "graf" / "img4.jpg")
+    for call, path in [(lambda: data.load("cifar10", "test"), bad),
+                       (lambda: data.photos("images", folder=tmp_path / "p"), tmp_path / "p" / "d_bad.jpg"),
+                       (lambda: data.load("images", split=tmp_path / "p", size=8), tmp_path / "p" / "d_bad.jpg"),
+                       (lambda: data.load_pairs("graf"), root / "pairs" / "graf" / "img4.jpg")]:
+        with pytest.raises(ValueError) as err:
+            call()
+        assert str(path) in str(err.value) and "delete it" in str(err.value)
+
+
+def test_fetch_names_a_hand_placed_file_with_the_wrong_md5(root, cifar_server, monkeypatch):
+    download, _ = cifar_server
+    placed = root / "cifar10" / "cifar-10-python.tar.gz"
+    placed.parent.mkdir()
+    placed.write_bytes(b"an older copy")
+    got = md5(placed)
+    monkeypatch.setattr(download, "url", UNREACHABLE)
+    with pytest.raises(data.DatasetMissing) as err:  # offline
+        data.fetch("cifar10", progress=False)
+    for message in [str(err.value)]:
+        assert f"{placed} is there" in message and got in message and download.md5 in message
+        assert "damaged or another version" in message and "replace it" in message.lower()
+    monkeypatch.setattr(download, "url", (root.parent / "cifar-10-python.tar.gz").as_uri())
+    monkeypatch.setattr(download, "md5", "0" * 32)  # online, but the download is wrong too
+    with pytest.raises(ValueError, match="checksum") as err:
+        data.fetch("cifar10", progress=False)
+    assert f"{placed} is there" in str(err.value) and got in str(err.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: data.load("cifar10"), lambda: data.photos("set5"), lambda: data.load_pairs("graf"),
+    lambda: data.fetch("cifar10", progress=False), lambda: data.status("cifar10"),
+])
+def test_data_root_that_is_a_file(tmp_path, monkeypatch, call):
+    not_a_folder = tmp_path / "data.tar"
+    not_a_folder.write_bytes(b"x")
+    monkeypatch.setenv("LRLIB_DATA", str(not_a_folder))
+    with pytest.raises(ValueError, match="LRLIB_DATA") as err:
+        call()
+    assert str(not_a_folder) in str(err.value) and "folder" in str(err.value)
+    monkeypatch.setenv("LRLIB_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match="root=") as err:
+        data.status("cifar10", root=not_a_folder / "data")
+    assert str(not_a_folder) in str(err.value)
+
+
+# --- further bad inputs (issue 10) -----------------------------------------------------------------
+
+def test_cifar_labels_outside_the_classes_are_refused(root):
+    write_cifar_pickles(root / "cifar10")
+    path = root / "cifar10" / "cifar-10-batches-py" / "test_batch"
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    batch[b"labels"][3] = 10
+    with open(path, "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+    with pytest.raises(ValueError, match="0..9") as err:
+        data.load("cifar10", "test", limit=10)
+    assert str(path) in str(err.value)
+
+
+def test_sixteen_bit_grey_png_is_scaled_not_clipped(tmp_path):
+    (tmp_path / "p").mkdir()
+    deep = (np.arange(24 * 24).reshape(24, 24) * 113).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "p" / "deep.png")
+    assert Image.open(tmp_path / "p" / "deep.png").mode.startswith("I")
+    (_, image), = data.photos("images", folder=tmp_path / "p")
+    assert np.array_equal(image[0].numpy(), deep >> 8) and torch.equal(image[0], image[2])
+    (_, grey), = data.photos("images", folder=tmp_path / "p", grey=True)
+    assert np.array_equal(grey[0].numpy(), deep >> 8)
+
+
+def test_damaged_zip_member_is_refused(root, tmp_path, monkeypatch):
+    archive = tmp_path / "DIV2K_train_HR.zip"
+    write_div2k_zip(archive)
+    raw = bytearray(archive.read_bytes())
+    start = raw.index(b"DIV2K_train_HR/0002.png") + 200  # inside that member's compressed data
+    raw[start:start + 50] = b"\xff" * 50
+    archive.write_bytes(bytes(raw))
+    serve(monkeypatch, data.datasets()["div2k"].downloads[0], archive)
+    with pytest.raises(ValueError, match="0002.png") as err:
+        data.fetch("div2k", progress=False)
+    assert "delete" in str(err.value) and not (root / "div2k" / "DIV2K_train_HR").exists()
+
+
+def test_pairs_txt_naming_a_folder(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "a.png")
+    (folder / "pairs.txt").write_text("a.png sub\n")
+    with pytest.raises(ValueError, match=r"line 1.*sub.*is a folder"):
+        data.load_pairs("pairs", folder=folder)
+
+
+def test_images_split_that_is_a_file(tmp_path):
+    photo = tmp_path / "one.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
+    with pytest.raises(data.DatasetMissing, match="is a file, not a folder"):
+        data.load("images", split=photo, size=8)

@@ -14,9 +14,11 @@ from tqdm import tqdm
 from ..paths import atomic_file
 from . import formats
 from .archives import _safe_extract
-from .formats import _cifar_jpeg_archive, _cifar_jpeg_cache, _cifar_jpeg_tree, _cifar_pickles, _fashion_files, _svhn_file
+from .formats import (_cifar_jpeg_archive, _cifar_jpeg_cache, _cifar_jpeg_copy, _cifar_jpeg_tree, _cifar_pickles,
+                      _fashion_files, _svhn_file)
 from .images import _photo_files
 from .pairs import _describe_missing, _graf_missing
+from .photo_sets import _photo_set_files
 from .registry import DatasetMissing, Download, Entry, _entry, _root, md5sum
 
 
@@ -27,6 +29,9 @@ def status(name: str, *, root: Path | None = None) -> str:
     """``"ready"``, ``"missing"`` or ``"ships with packages"``: a quick look, nothing is read or decoded.
 
     Used by ``lrlib data list``. ``images`` and ``pairs`` (any folder you name) count as ready.
+
+    Raises:
+        ValueError: unknown name, or a data root that is a file.
     """
     entry, root = _entry(name), _root(root)
     if entry.kind == "samples":
@@ -65,10 +70,13 @@ def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path
         The data set's folder.
 
     Raises:
-        ValueError: unknown name, ``images`` or ``pairs`` (nothing to fetch), or a download whose
-            MD5 is wrong (the file is deleted).
-        DatasetMissing: it cannot be downloaded (offline, unreachable, or no download exists);
-            the message says which files to put where.
+        ValueError: unknown name, ``images`` or ``pairs`` (nothing to fetch), a data root that is a
+            file, a download whose MD5 is wrong (the file is deleted), or a damaged or unsafe archive
+            (nothing is unpacked: delete it and get it again).
+        DatasetMissing: it cannot be downloaded (offline, unreachable, or no download exists): the
+            message says which files to put where, and names a file already there with the wrong MD5;
+            or a copy unpacked from an archive has lost files and the archive is gone (the message
+            says how many, and what to delete).
     """
     entry, root = _entry(name), _root(root)
     if entry.kind == "samples":
@@ -79,11 +87,11 @@ def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path
         raise ValueError(f"there is nothing to fetch for {name!r}: it reads any folder you name ({usage})")
     folder = root / entry.folder
     if entry.kind == "photos":
-        if _photo_files(folder):
-            return folder
-        if not entry.downloads:
+        if entry.downloads:
+            return _fetch_photo_archive(entry, root, progress)
+        if not _photo_files(folder):
             raise DatasetMissing(f"{name}: no photos in {folder}.\n{entry.instructions(root)}")
-        return _fetch_photo_archive(entry, root, progress)
+        return folder
     if entry.kind == "pairs":
         missing = _graf_missing(folder)
         if missing:
@@ -105,12 +113,17 @@ def _fetch_svhn(entry: Entry, root: Path, progress: bool) -> Path:
 
 
 def _fetch_photo_archive(entry: Entry, root: Path, progress: bool) -> Path:
-    """div2k: download the archive into the folder's parent and unpack it there (it holds the folder itself)."""
+    """div2k: download the archive into the folder's parent and unpack it there (it holds the folder itself).
+
+    Photos placed by hand, without the archive, are used as they are; the archive, when there, is checked
+    (MD5) and unpacked again unless the marker of its unpack vouches for the photos.
+    """
     folder = root / entry.folder
     download = entry.downloads[0]
-    target = _ensure_download(download, folder.parent / download.filename, entry, root, progress)
-    _safe_extract(target, folder.parent)
-    if not _photo_files(folder):
+    target = folder.parent / download.filename
+    if target.is_file() or not _photo_files(folder):
+        _ensure_download(download, target, entry, root, progress)
+    if not _photo_set_files(entry, root):
         raise DatasetMissing(f"{target} was unpacked into {folder.parent}, but {folder} holds no photos: the archive "
                              f"is not laid out as expected ({folder.name}/0001.png ...).\n{entry.instructions(root)}")
     return folder
@@ -120,12 +133,10 @@ def _fetch_cifar10(entry: Entry, root: Path, progress: bool) -> Path:
     folder = root / entry.folder
     if all(_cifar_pickles(root, split) for split in entry.splits):
         return folder
-    # An offline JPEG copy placed by hand counts as ready (it is lossy: see the course's data README).
-    if all(_cifar_jpeg_tree(root, split) for split in entry.splits):
-        return folder
-    archive = _cifar_jpeg_archive(root)
-    if archive is not None:
-        _safe_extract(archive, folder)
+    # The offline JPEG copy (placed by hand, or unpacked from its archive) counts as ready; it is lossy:
+    # see the course's data README.
+    copy = _cifar_jpeg_copy(entry, root)
+    if copy is not None and all((copy / split).is_dir() for split in entry.splits):
         return folder
     download = entry.downloads[0]
     target = _ensure_download(download, folder / download.filename, entry, root, progress)
@@ -151,16 +162,27 @@ def _fetch_fashion(entry: Entry, root: Path, progress: bool) -> Path:
 
 
 def _ensure_download(download: Download, target: Path, entry: Entry, root: Path, progress: bool) -> Path:
-    """``target`` with the right MD5: reused when already there, else downloaded (and verified)."""
-    if target.exists() and md5sum(target) == download.md5:
-        return target
+    """``target`` with the right MD5: reused when already there, else downloaded (and verified).
+
+    A file already there with another MD5 is named in the errors of the download that replaces it.
+    """
+    found = ""
+    if target.exists():
+        got = md5sum(target)
+        if got == download.md5:
+            return target
+        found = (f"{target} is there, but its MD5 is {got}, not {download.md5}: it is damaged or another version "
+                 f"of the file. Replace it with the right file, or delete it.\n")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _download(download, target, entry, root, progress)
+    _download(download, target, entry, root, progress, found)
     return target
 
 
-def _download(download: Download, target: Path, entry: Entry, root: Path, progress: bool) -> None:
-    """Download into a temporary file next to ``target``; it replaces ``target`` only when its MD5 matches."""
+def _download(download: Download, target: Path, entry: Entry, root: Path, progress: bool, found: str) -> None:
+    """Download into a temporary file next to ``target``; it replaces ``target`` only when its MD5 matches.
+
+    ``found`` (a sentence about the file already at ``target``, or "") opens both error messages.
+    """
     digest = hashlib.md5()
     with atomic_file(target) as out:
         try:
@@ -176,11 +198,11 @@ def _download(download: Download, target: Path, entry: Entry, root: Path, progre
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
             reason = getattr(err, "reason", None) or err
             raise DatasetMissing(
-                f"could not download {download.url} ({reason}).\n"
+                f"{found}could not download {download.url} ({reason}).\n"
                 f"By hand: get that file (MD5 {download.md5}) and save it as {target},\n"
                 f"then run `lrlib data fetch {entry.name}` again: it checks that file instead of downloading it.\n"
                 f"{entry.instructions(root)}") from None
         got = digest.hexdigest()
         if got != download.md5:
-            raise ValueError(f"checksum mismatch for {download.url}: MD5 {got}, expected {download.md5}. "
+            raise ValueError(f"{found}checksum mismatch for {download.url}: MD5 {got}, expected {download.md5}. "
                              f"The download was deleted (not saved as {target}); try again later.")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..paths import write_atomic
-from .archives import _safe_extract
+from .archives import _unpacked_tree
 from .images import _decode_all, _photo_files, _read_rgb
 from .registry import CIFAR10_CLASSES, DatasetMissing, Entry
 
@@ -26,6 +26,8 @@ FASHION_SYSTEM_DIRS = [Path("/usr/share/datasets/fashion-mnist")]
 # --- CIFAR-10 --------------------------------------------------------------------------------------
 
 _CIFAR_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+CIFAR_JPEG_FOLDER = "cifar10-jpeg"  # the course's offline JPEG copy, in <root>/cifar10/
+CIFAR_JPEG_ARCHIVE = f"{CIFAR_JPEG_FOLDER}.tar.gz"  # ... and its archive, which holds that folder
 
 
 def _cifar_pickles(root: Path, split: str) -> list[Path] | None:
@@ -36,7 +38,7 @@ def _cifar_pickles(root: Path, split: str) -> list[Path] | None:
 
 
 def _cifar_jpeg_tree(root: Path, split: str) -> Path | None:
-    tree = root / "cifar10" / "cifar10-jpeg" / split
+    tree = root / "cifar10" / CIFAR_JPEG_FOLDER / split
     return tree if tree.is_dir() else None
 
 
@@ -46,10 +48,20 @@ def _cifar_jpeg_cache(root: Path, split: str) -> Path | None:
 
 
 def _cifar_jpeg_archive(root: Path) -> Path | None:
-    for path in (root / "cifar10" / "cifar10-jpeg.tar.gz", root / "cifar10-jpeg.tar.gz"):
+    for path in (root / "cifar10" / CIFAR_JPEG_ARCHIVE, root / CIFAR_JPEG_ARCHIVE):
         if path.is_file():
             return path
     return None
+
+
+def _cifar_jpeg_copy(entry: Entry, root: Path) -> Path | None:
+    """``<root>/cifar10/cifar10-jpeg`` once it is whole (unpacked from its archive if need be), else None.
+
+    See :func:`archives._unpacked_tree`: raises DatasetMissing for a copy that lost files and has no
+    archive to restore them from, ValueError for a damaged archive.
+    """
+    return _unpacked_tree(root / "cifar10", CIFAR_JPEG_FOLDER, CIFAR_JPEG_ARCHIVE, _cifar_jpeg_archive(root),
+                          entry.instructions(root))
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
@@ -81,14 +93,19 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path} is not a readable CIFAR-10 batch ({err!r}); delete it and fetch again") from err
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
         raise ValueError(f"{path}: expected data (n, 3072) and n labels, got {data.shape} and {labels.shape}")
+    bad = labels[(labels < 0) | (labels >= len(CIFAR10_CLASSES))]
+    if len(bad):
+        raise ValueError(f"{path}: labels must be 0..9 (the CIFAR-10 classes), found {np.unique(bad)[:10].tolist()}; "
+                         f"the file is corrupt or not CIFAR-10, delete it and fetch again")
     return data.reshape(-1, 3, 32, 32), labels
 
 
 def _read_cifar10(entry: Entry, split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
     """A whole split as (N, 3, 32, 32) uint8 and (N,) int64, from the first source found:
 
-    1. torchvision's pickles (lossless), 2. the cached decode of the JPEG copy,
-    3. the JPEG tree (unpacking ``cifar10-jpeg.tar.gz`` first if only the archive is there).
+    1. torchvision's pickles (lossless), 2. the JPEG copy (unpacking ``cifar10-jpeg.tar.gz`` first when
+    the copy is not whole), decoded once and then read from its cache while the copy holds as many
+    files as when it was decoded, 3. the cache alone, once the copy is gone.
     """
     pickles = _cifar_pickles(root, split)
     if pickles:
@@ -96,12 +113,9 @@ def _read_cifar10(entry: Entry, split: str, root: Path) -> tuple[np.ndarray, np.
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     cache = root / "cache" / f"cifar10-jpeg-{split}.npz"
-    cached = _read_cache(cache)
-    if cached is not None:
-        return cached
-
-    if _cifar_jpeg_tree(root, split) is None and (archive := _cifar_jpeg_archive(root)) is not None:
-        _safe_extract(archive, root / "cifar10")
+    if not (root / "cifar10" / CIFAR_JPEG_FOLDER).exists() and (cached := _read_cache(cache)) is not None:
+        return cached  # the copy was removed; nothing to compare its decode with
+    _cifar_jpeg_copy(entry, root)
     tree = _cifar_jpeg_tree(root, split)
     if tree is None:
         raise DatasetMissing(f"CIFAR-10 ({split}) is not in {root / 'cifar10'}.\n{entry.instructions(root)}")
@@ -115,6 +129,9 @@ def _read_cifar10(entry: Entry, split: str, root: Path) -> tuple[np.ndarray, np.
                                  f"{entry.instructions(root)}")
         paths += files
         labels += [label] * len(files)
+    cached = _read_cache(cache, files=len(paths))
+    if cached is not None:
+        return cached
     arrays = _decode_all(paths, _read_rgb, desc=f"decoding cifar10/{split}")
     shapes = {a.shape for a in arrays}
     if shapes != {(32, 32, 3)}:
@@ -126,26 +143,31 @@ def _read_cifar10(entry: Entry, split: str, root: Path) -> tuple[np.ndarray, np.
     return np.ascontiguousarray(images), labels_array
 
 
-def _read_cache(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """(images, labels) from a cache file, or None when it is missing or unreadable."""
+def _read_cache(path: Path, files: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(images, labels) from a cache file, or None when it is missing or unreadable, or when ``files`` is given
+    and the cache was not decoded from that many files (caches written before the count was kept included)."""
     if not path.is_file():
         return None
     try:
         with np.load(path) as z:
             images, labels = z["images"], z["labels"]
+            decoded_from = int(z["files"]) if "files" in z else None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         warnings.warn(f"ignoring the unreadable cache {path} ({err}); decoding again", stacklevel=3)
         return None
-    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(labels):
+    if images.dtype != np.uint8 or images.shape[1:] != (3, 32, 32) or len(images) != len(labels):
         warnings.warn(f"ignoring the malformed cache {path}; decoding again", stacklevel=3)
+        return None
+    if files is not None and decoded_from != files:
         return None
     return images, labels.astype(np.int64)
 
 
 def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Save (images, labels) as .npz atomically; a read-only data folder only costs the cache (a warning)."""
+    """Save (images, labels) as .npz atomically, with the number of files they were decoded from (one image
+    each); a read-only data folder only costs the cache (a warning)."""
     buffer = io.BytesIO()
-    np.savez(buffer, images=images, labels=labels)
+    np.savez(buffer, images=images, labels=labels, files=len(images))
     try:
         write_atomic(path, buffer.getvalue())
     except OSError as err:

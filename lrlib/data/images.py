@@ -26,10 +26,27 @@ def _photo_files(folder: Path) -> list[Path]:
 
 
 def _open_rgb(path: Path) -> Image.Image:
-    """A photo as an RGB PIL image (grey or palette converted; EXIF rotation applied)."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        return im.convert("RGB")
+    """A photo as an RGB PIL image (grey, palette or 16-bit converted; EXIF rotation applied), fully decoded.
+
+    Raises ValueError naming the file when it cannot be decoded: truncated, damaged, or not an image.
+    """
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return _eight_bit(im).convert("RGB")
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
+        raise ValueError(f"{path} cannot be decoded ({type(err).__name__}: {err}): it is truncated, damaged or not "
+                         f"an image. Replace it with a good copy, or delete it.") from err
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """16-bit grey (PIL modes I;16*, I) as 8-bit grey, keeping the high byte as PIL does for 16-bit RGB.
+
+    Other modes are returned as they are. (PIL's own convert would clip every value above 255 to white.)
+    """
+    if not im.mode.startswith("I"):
+        return im
+    return Image.fromarray((np.asarray(im).astype(np.int64).clip(0, 65535) >> 8).astype(np.uint8))
 
 
 def _read_rgb(path: Path) -> np.ndarray:

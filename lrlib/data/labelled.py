@@ -69,8 +69,12 @@ def load(name: str, split: str | Path = "test", *, size: int | None = None, limi
 
     Raises:
         ValueError: unknown name or split, ``size`` or ``limit`` not a positive integer, a photo
-            set without ``size``, a set of image pairs (see :func:`load_pairs`), or a corrupt file.
-        DatasetMissing: the files are not there; the message says how to get them.
+            set without ``size``, a set of image pairs (see :func:`load_pairs`), a data root that is
+            a file, or a corrupt file: a photo that cannot be decoded, a CIFAR-10 batch, idx or .mat
+            file of the wrong shape or with labels outside the classes, a damaged archive (nothing
+            is unpacked). The message names the file and what to do.
+        DatasetMissing: the files are not there, or a copy unpacked from an archive has lost files
+            and the archive is gone; the message says how to get them (and what to delete).
     """
     entry, root = _entry(name), _root(root)
     check_optional_ints(size=size, limit=limit)
@@ -195,6 +199,9 @@ def concat(sets: list[ImageSet]) -> ImageSet:
     Returns:
         images (sum N, 3, H, W), labels shifted by the number of classes of the sets before,
         classes concatenated, name ``"a+b"``.
+
+    Raises:
+        ValueError: no sets, or sets of different image shapes.
     """
     if not sets:
         raise ValueError("concat needs at least one ImageSet")

@@ -57,7 +57,9 @@ def load_pairs(name: str, *, root: Path | None = None, folder: str | Path | None
 
     Raises:
         ValueError: unknown name, a set that is not pairs, ``folder`` missing for ``pairs`` or
-            given for ``graf``, a malformed ``pairs.txt`` line or homography file.
+            given for ``graf``, a data root that is a file, a malformed ``pairs.txt`` line (or one
+            naming a folder), a malformed homography file, or an image that cannot be decoded (the
+            message names it).
         DatasetMissing: files missing; the message names them and says where they go.
     """
     entry, root = _entry(name), _root(root)
@@ -133,6 +135,9 @@ def _load_pair_list(folder: Path) -> list[ImagePair]:
             raise ValueError(f"{listing}, line {number}: expected 'a.jpg b.jpg' or 'a.jpg b.jpg H.txt', got {line!r}")
         paths = [folder / t for t in tokens]
         for path in paths:
+            if path.is_dir():
+                raise ValueError(f"{listing}, line {number}: {path} is a folder, not a file; name the image files "
+                                 f"(and homography file) of each pair")
             if not path.is_file():
                 raise DatasetMissing(f"{listing}, line {number}: {path} does not exist (the names in pairs.txt "
                                      f"are relative to {folder})")

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from ..checks import check_optional_ints
+from .archives import _unpacked_tree
 from .images import _chw, _decode_all, _fit, _open_rgb, _photo_files
 from .registry import DatasetMissing, Entry, _entry, _root
 
@@ -20,13 +21,26 @@ SKIMAGE_PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field
                   "immunohistochemistry", "motorcycle"]
 
 
+def _photo_set_files(entry: Entry, root: Path) -> list[Path]:
+    """The photos of a named photo set. One unpacked from its download (div2k) is first checked against the
+    marker of that unpack, and unpacked again when its archive is there (see :func:`archives._unpacked_tree`)."""
+    folder = root / entry.folder
+    if entry.downloads:
+        name = entry.downloads[0].filename
+        archive = folder.parent / name
+        _unpacked_tree(folder.parent, folder.name, name, archive if archive.is_file() else None,
+                       entry.instructions(root))
+    return _photo_files(folder)
+
+
 def _photos_or_raise(folder: Path, entry: Entry, root: Path, how: str) -> list[Path]:
-    """The photos in ``folder``, or :class:`DatasetMissing` saying what to put where (``how``: how to
-    pass a folder of one's own, for the ``images`` kind)."""
-    files = _photo_files(folder)
+    """The photos in ``folder`` (for a named set, its own folder), or :class:`DatasetMissing` saying what to put
+    where (``how``: how to pass a folder of one's own, for the ``images`` kind)."""
+    files = _photo_set_files(entry, root) if entry.kind == "photos" else _photo_files(folder)
     if not files:
         if entry.kind == "folder":
-            what = "does not exist" if not folder.exists() else "holds no .png/.jpg/.jpeg/.bmp photos"
+            what = ("does not exist" if not folder.exists() else "is a file, not a folder" if folder.is_file()
+                    else "holds no .png/.jpg/.jpeg/.bmp photos")
             raise DatasetMissing(f"images: the folder {str(folder)!r} {what}; pass a folder of photos {how}")
         raise DatasetMissing(f"{entry.name}: no photos in {folder}.\n{entry.instructions(root)}")
     return files
@@ -90,8 +104,11 @@ def photos(name: str, *, folder: str | Path | None = None, grey: bool = False, l
     Raises:
         ValueError: unknown name, a set that is not photos (labelled sets: :func:`load`; pairs:
             :func:`load_pairs`), ``folder`` missing for ``images`` or given for another set,
-            ``limit`` or ``max_side`` not a positive integer.
-        DatasetMissing: no photos where they should be; the message says how to get them.
+            ``limit`` or ``max_side`` not a positive integer, a data root that is a file, a photo
+            that cannot be decoded (truncated, damaged, not an image: the message names it), or a
+            damaged archive (div2k's, when it is unpacked again).
+        DatasetMissing: no photos where they should be, or div2k's unpacked photos lost files and
+            the archive is gone; the message says how to get them (and what to delete).
     """
     entry, root = _entry(name), _root(root)
     check_optional_ints(limit=limit, max_side=max_side)

@@ -152,7 +152,11 @@ _REGISTRY = _build_registry()
 
 
 def datasets() -> dict[str, Entry]:
-    """The registry: name -> :class:`Entry` (a new dict; the entries themselves are shared)."""
+    """The registry: name -> :class:`Entry` (a new dict; the entries themselves are shared).
+
+    Raises:
+        Nothing: it reads no files.
+    """
     return dict(_REGISTRY)
 
 
@@ -163,11 +167,22 @@ def _entry(name: str) -> Entry:
 
 
 def _root(root: str | Path | None) -> Path:
-    return Path(root).expanduser() if root is not None else data_root()
+    """The data root: ``root`` if given, else :func:`data_root`; ValueError when it (or a folder above it) is a file."""
+    path = Path(root).expanduser() if root is not None else data_root()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        source = "root=" if root is not None else "$LRLIB_DATA"
+        raise ValueError(f"the data root {path} is not a folder: {existing} is a file. Point {source} to a folder "
+                         f"(the data sets live in sub-folders of it).")
+    return path
 
 
 def md5sum(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """MD5 hex digest of a file, read in chunks of ``chunk_size`` bytes (large files never sit in memory)."""
+    """MD5 hex digest of a file, read in chunks of ``chunk_size`` bytes (large files never sit in memory).
+
+    Raises:
+        OSError: the file cannot be read (FileNotFoundError when it is not there).
+    """
     digest = hashlib.md5()
     with open(path, "rb") as f:
         while chunk := f.read(chunk_size):
