@@ -687,6 +687,27 @@ def test_photos_grey_is_itu601_luma(tmp_path):
     assert np.abs(got["b_wide"][0].numpy().astype(int) - opencv).max() <= 1
 
 
+def test_a_grey_copy_serves_grey_photos_only(root):
+    """sr-grey/<set> (8-bit grey PNGs made with PIL's convert("L"), as ../shared/data/sr-grey/ is) stands in for the
+    colour photos wherever only grey pixels are read, pixel for pixel; colour use is refused by name."""
+    written = write_sized_photos(root / "colour-elsewhere")
+    grey = root / "sr-grey" / "set14"
+    grey.mkdir(parents=True)
+    for stem, array in written.items():
+        Image.fromarray(array).convert("L").save(grey / f"{stem}.png")
+    assert data.status("set14") == "grey copy only"
+    from_copy = dict(data.photos("set14", grey=True, max_side=24))
+    from_colour = dict(data.photos("images", folder=root / "colour-elsewhere", grey=True, max_side=24))
+    assert from_copy.keys() == from_colour.keys()
+    assert all(torch.equal(from_copy[k], from_colour[k]) for k in from_copy)
+    with pytest.raises(data.DatasetMissing, match=r"only its grey copy is there .*photos\('set14', grey=True\)"):
+        data.photos("set14")
+    with pytest.raises(data.DatasetMissing, match="only its grey copy"):
+        data.load("set14", size=8)
+    write_sized_photos(root / "sr" / "set14")  # with the colour files there, they are read
+    assert data.status("set14") == "ready" and data.photos("set14")[0][1].shape[0] == 3
+
+
 def test_photos_max_side_shrinks_keeping_aspect(tmp_path):
     written = write_sized_photos(tmp_path / "p")
     got = dict(data.photos("images", folder=str(tmp_path / "p"), max_side=20))

@@ -26,7 +26,8 @@ from .registry import DatasetMissing, Download, Entry, _entry, _root, md5sum
 
 
 def status(name: str, *, root: Path | None = None) -> str:
-    """``"ready"``, ``"missing"`` or ``"ships with packages"``: a quick look, nothing is read or decoded.
+    """``"ready"``, ``"grey copy only"`` (a photo set), ``"missing"`` or ``"ships with packages"``: a quick look,
+    nothing is read or decoded.
 
     Used by ``lrlib data list``. ``images`` and ``pairs`` (any folder you name) count as ready.
 
@@ -40,6 +41,8 @@ def status(name: str, *, root: Path | None = None) -> str:
         return "ready"
     if entry.kind == "photos":
         ready = bool(_photo_files(root / entry.folder))
+        if not ready and entry.grey_folder and _photo_files(root / entry.grey_folder):
+            return "grey copy only"
     elif entry.kind == "pairs":
         ready = not _graf_missing(root / entry.folder)
     elif name == "cifar10":

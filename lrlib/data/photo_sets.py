@@ -21,22 +21,31 @@ SKIMAGE_PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field
                   "immunohistochemistry", "motorcycle"]
 
 
-def _photo_set_files(entry: Entry, root: Path) -> list[Path]:
-    """The photos of a named photo set. One unpacked from its download (div2k) is first checked against the
-    marker of that unpack, and unpacked again when its archive is there (see :func:`archives._unpacked_tree`)."""
+def _photo_set_files(entry: Entry, root: Path, *, grey: bool = False) -> list[Path]:
+    """The photos of a named photo set: its colour files, or with ``grey`` and none of those, its grey copy
+    (``entry.grey_folder``). One unpacked from its download (div2k) is first checked against the marker of
+    that unpack, and unpacked again when its archive is there (see :func:`archives._unpacked_tree`)."""
     folder = root / entry.folder
     if entry.downloads:
         name = entry.downloads[0].filename
         archive = folder.parent / name
         _unpacked_tree(folder.parent, folder.name, name, archive if archive.is_file() else None,
                        entry.instructions(root))
-    return _photo_files(folder)
+    files = _photo_files(folder)
+    if not files and grey and entry.grey_folder:
+        files = _photo_files(root / entry.grey_folder)
+    return files
 
 
-def _photos_or_raise(folder: Path, entry: Entry, root: Path, how: str) -> list[Path]:
-    """The photos in ``folder`` (for a named set, its own folder), or :class:`DatasetMissing` saying what to put
-    where (``how``: how to pass a folder of one's own, for the ``images`` kind)."""
-    files = _photo_set_files(entry, root) if entry.kind == "photos" else _photo_files(folder)
+def _photos_or_raise(folder: Path, entry: Entry, root: Path, how: str, *, grey: bool = False) -> list[Path]:
+    """The photos in ``folder`` (for a named set, its own folder or, with ``grey``, its grey copy), or
+    :class:`DatasetMissing` saying what to put where (``how``: how to pass a folder of one's own, for the
+    ``images`` kind)."""
+    files = _photo_set_files(entry, root, grey=grey) if entry.kind == "photos" else _photo_files(folder)
+    if not files and entry.grey_folder and _photo_files(root / entry.grey_folder):
+        raise DatasetMissing(f"{entry.name}: only its grey copy is there ({root / entry.grey_folder}), which serves "
+                             f"grey photos only (photos({entry.name!r}, grey=True)); this use needs the colour "
+                             f"photos in {folder}.\n{entry.instructions(root)}")
     if not files:
         if entry.kind == "folder":
             what = ("does not exist" if not folder.exists() else "is a file, not a folder" if folder.is_file()
@@ -88,7 +97,8 @@ def photos(name: str, *, folder: str | Path | None = None, grey: bool = False, l
             pass ``root=`` to read a named set from another data root).
         grey: one channel of ITU-R 601-2 luma, L = 0.299 R + 0.587 G + 0.114 B, computed exactly as
             PIL's ``convert("L")`` (OpenCV's ``COLOR_RGB2GRAY`` uses the same weights and rounds to
-            within 1 of it). Taken before any shrinking.
+            within 1 of it). Taken before any shrinking. A photo set whose colour files are absent is
+            then read from its grey copy (``<root>/sr-grey/<set>``, the same pixels at a third of the size).
         limit: keep the first ``limit`` photos (file order; samples: their usual order).
         max_side: shrink every photo whose longer side exceeds ``max_side`` so that the longer side
             is exactly ``max_side``, keeping the aspect ratio (the shorter side is rounded); PIL's
@@ -134,7 +144,7 @@ def photos(name: str, *, folder: str | Path | None = None, grey: bool = False, l
         named = [(n, Image.fromarray(a).convert("RGB")) for n, a in _sample_photos()[:limit]]
         return [(n, finish(im).to(device)) for n, im in named]
     path = Path(folder).expanduser() if entry.kind == "folder" else root / entry.folder
-    files = _photos_or_raise(path, entry, root, "as folder=: photos('images', folder='path/to/photos')")
+    files = _photos_or_raise(path, entry, root, "as folder=: photos('images', folder='path/to/photos')", grey=grey)
     files = files[:limit]
     images = _decode_all(files, lambda p: finish(_open_rgb(p)), desc=f"decoding {name}")
     return [(p.stem, image.to(device)) for p, image in zip(files, images)]

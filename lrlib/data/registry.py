@@ -50,6 +50,8 @@ class Entry:
         classes: class names of labelled sets (None otherwise).
         downloads: the files :func:`fetch` may download, with their MD5s (empty: no download).
         manual: how to get the files by hand; ``{root}`` stands for the data root.
+        grey_folder: where a grey copy of a photo set may live instead (8-bit grey PNGs, pixel-identical to
+            ``photos(..., grey=True)`` of the colour files); it serves only ``grey=True`` ("" when there is none).
     """
 
     name: str
@@ -60,6 +62,7 @@ class Entry:
     manual: str
     classes: list[str] | None = None
     downloads: list[Download] = field(default_factory=list)
+    grey_folder: str = ""
 
     def instructions(self, root: Path) -> str:
         """The manual instructions with the actual data root filled in."""
@@ -120,11 +123,14 @@ def _build_registry() -> dict[str, Entry]:
                   ("set14", "sr/set14", "Set14: 14 photos, super-resolution benchmark"),
                   ("t91", "sr/t91", "T91: 91 small photos, SRCNN's training set")]
     for name, folder, description in photo_sets:
+        grey = folder.replace("sr/", "sr-grey/", 1)
         entries.append(Entry(
-            name, description, "photos", folder, ("all",),
+            name, description, "photos", folder, ("all",), grey_folder=grey,
             manual=(f"There is no download for {name}: copy its photos (.png/.jpg/.jpeg/.bmp) into "
                     f"{{root}}/{folder}/.\nThe course's offline copy lives in ../shared/data/{folder}/ "
-                    f"(e.g. `mkdir -p {{root}}/sr && ln -s $PWD/../shared/data/{folder} {{root}}/{folder}`).")))
+                    f"(e.g. `mkdir -p {{root}}/sr && ln -s $PWD/../shared/data/{folder} {{root}}/{folder}`).\n"
+                    f"Where only grey pixels are used (photos(..., grey=True), notebook 05), its grey copy in "
+                    f"{{root}}/{grey}/ serves too\n(the course's: ../shared/data/{grey}/, a third of the size).")))
     entries += [
         Entry("div2k", "DIV2K: 800 training photos, 2K resolution (about 2040 px wide), super-resolution",
               "photos", "div2k/DIV2K_train_HR", ("all",),
