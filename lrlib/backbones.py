@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .checks import check_images, check_int
 from .degrade import low_resolution
 from .device import bf16_autocast
 from .paths import cache_dir, set_aside, write_atomic
@@ -48,7 +49,11 @@ BACKBONES: dict[str, tuple[str, int]] = {
 
 @dataclass
 class Backbone:
-    """A frozen network that maps a normalised (N, 3, S, S) batch to (N, dim) features."""
+    """A frozen network that maps a normalised (N, 3, S, S) batch to (N, dim) features.
+
+    Raises:
+        Nothing itself (a plain record, made by :func:`load_backbone`, which checks the name).
+    """
 
     name: str
     tap: str
@@ -115,9 +120,10 @@ def load_backbone(name: str, *, device: str | torch.device = "cpu", pretrained: 
             doubles EfficientNet-Lite0's throughput, worth it for large sets).
 
     Raises:
-        ValueError: for an unknown name. RuntimeError: torchvision weights unavailable offline.
+        ValueError: for an unknown name (the tap comes with the name, see :data:`BACKBONES`).
+        RuntimeError: torchvision weights unavailable offline.
     """
-    if name not in BACKBONES:
+    if not isinstance(name, str) or name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     net = _efficientnet_lite0(pretrained) if name == "efficientnet_lite0" else _torchvision(name, pretrained)
     net = net.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
@@ -132,9 +138,20 @@ def preprocess(images: torch.Tensor, *, factor: int = 1, size: int = 224) -> tor
 
     ``factor > 1`` first replaces the images by their low-resolution copies
     (same size, see :func:`lrlib.degrade.low_resolution`).
+
+    Raises:
+        ValueError: images that are not (N, 3, H, W) of uint8 or of finite floats in [0, 1] (0..255 floats or
+            int64 values would be normalised as they are, grey (N, 1, H, W) broadcast to three channels: all
+            silently wrong features); ``factor`` or ``size`` not an int >= 1.
     """
+    check_images("images", images, channels=3)
+    return _preprocess(images, factor, check_int("size", size))
+
+
+def _preprocess(images: torch.Tensor, factor: int, size: int) -> torch.Tensor:
+    """:func:`preprocess` without the checks, for a batch of images already checked."""
     x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
-    if factor != 1:
+    if check_int("factor", factor) != 1:
         x = low_resolution(x, factor)
     mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
@@ -159,14 +176,20 @@ def extract(backbone: Backbone, images: torch.Tensor, *, factor: int = 1, size: 
 
     Returns:
         (N, dim) float32 features on the backbone's device.
+
+    Raises:
+        ValueError: as :func:`preprocess` (checked once, for all images); ``batch_size`` not an int >= 1.
     """
+    check_images("images", images, channels=3)
+    check_int("size", size)
+    check_int("batch_size", batch_size)
     device = backbone.device
     batch_size = max(1, min(batch_size, len(images)))
     out = torch.empty(len(images), backbone.dim, device=device)
     bar = tqdm(range(0, len(images), batch_size), desc=desc or f"{backbone.name} x{factor}",
                disable=not progress, leave=False)
     for start in bar:
-        x = preprocess(images[start:start + batch_size].to(device, non_blocking=True), factor=factor, size=size)
+        x = _preprocess(images[start:start + batch_size].to(device, non_blocking=True), factor, size)
         n = len(x)
         if n < batch_size:  # pad the last batch: one input shape, so a compiled network never recompiles
             x = torch.cat([x, x.new_zeros(batch_size - n, *x.shape[1:])]).contiguous(memory_format=torch.channels_last)
@@ -189,7 +212,7 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
         (N, dim) float32 features on the backbone's device.
 
     Raises:
-        ValueError: as :func:`lrlib.degrade.low_resolution` for the images and the factor.
+        ValueError: as :func:`extract`, and :func:`lrlib.degrade.low_resolution` for the factor.
     """
     if not cache or not backbone.pretrained:
         return extract(backbone, images, factor=factor, size=size, progress=progress)

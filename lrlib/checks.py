@@ -1,29 +1,85 @@
-"""Argument checks shared by the building blocks: each raises a ValueError that names the argument,
-the value it got and what it needs, so bad input never reaches deep into torch."""
+"""Argument checks shared by the building blocks: each raises a ValueError (a TypeError for a wrong type) that
+names the argument, the value it got and what it needs, so bad input never reaches deep into torch."""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["check_int", "check_optional_ints", "check_positive"]
+import torch
+
+__all__ = ["check_int", "check_optional_ints", "check_positive", "check_finite", "check_images"]
 
 
 def check_int(name: str, value: object, minimum: int = 1) -> int:
-    """``value`` if it is an int (not a bool) >= ``minimum``, else ValueError."""
+    """``value`` if it is an int (not a bool) >= ``minimum``.
+
+    Raises:
+        ValueError: anything else, naming ``name`` and the value.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
     return value
 
 
 def check_optional_ints(**values: object) -> None:
-    """ValueError naming the first argument that is neither None nor an int >= 1."""
+    """Check keyword arguments that may be None.
+
+    Raises:
+        ValueError: naming the first argument that is neither None nor an int >= 1.
+    """
     for name, value in values.items():
         if value is not None:
             check_int(name, value, 1)
 
 
 def check_positive(name: str, value: object) -> float:
-    """``value`` as a float if it is a finite number > 0 (not a bool), else ValueError."""
+    """``value`` as a float if it is a finite number > 0 (not a bool).
+
+    Raises:
+        ValueError: anything else, naming ``name`` and the value.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number; got {value!r}")
     return float(value)
+
+
+def check_finite(name: str, values: torch.Tensor) -> torch.Tensor:
+    """``values`` if none of them is NaN or infinite (one reduction; integer tensors pass).
+
+    Raises:
+        ValueError: NaN or infinite values, with their count.
+    """
+    if values.is_floating_point() and not torch.isfinite(values).all():
+        bad = int((~torch.isfinite(values)).sum())
+        raise ValueError(f"{name} holds {bad} NaN or infinite value(s) of {values.numel()}; the result would be "
+                         f"garbage: find where they come from (a failed computation, a division by zero)")
+    return values
+
+
+def check_images(name: str, images: object, *, uint8: bool = False, ndim: int = 4,
+                 channels: int | None = None) -> torch.Tensor:
+    """``images`` if it is an ``ndim``-d tensor ((N, C, H, W) by default; ``channels`` on axis -3 when given)
+    of uint8, or, unless ``uint8``, of finite floats in [0, 1] (give or take 1e-3).
+
+    Raises:
+        TypeError: ``images`` is not a tensor at all.
+        ValueError: the wrong number of dimensions or channels, another dtype, NaN or infinite values, values
+            outside [0, 1] (with a hint to divide by 255 when they look like 0..255).
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(images).__name__}")
+    layout = {2: "(H, W)", 3: "(C, H, W)", 4: "(N, C, H, W)"}.get(ndim, f"{ndim}-d")
+    if images.ndim != ndim or (channels is not None and images.shape[-3] != channels):
+        want = f" with C = {channels}" if channels is not None else ""
+        raise ValueError(f"{name} must have shape {layout}{want}; got {tuple(images.shape)}")
+    kinds = "uint8" if uint8 else "uint8, or float in [0, 1]"
+    if images.dtype != torch.uint8 and (uint8 or not images.is_floating_point()):
+        hint = " (convert [0, 1] floats with (x * 255).round().to(torch.uint8))" if images.is_floating_point() else ""
+        raise ValueError(f"{name} must be {kinds}; got dtype {images.dtype}{hint}")
+    if images.is_floating_point() and images.numel():
+        check_finite(name, images)
+        low, high = (float(v) for v in torch.aminmax(images))
+        if low < -1e-3 or high > 1 + 1e-3:
+            hint = " (they look like 0..255 values: divide by 255)" if high > 2 else ""
+            raise ValueError(f"{name} must lie in [0, 1]; got values in [{low:g}, {high:g}]{hint}")
+    return images

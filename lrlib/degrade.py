@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .checks import check_images
+
 __all__ = ["low_resolution", "low_resolution_uint8", "factor_of_ratio", "ratio_label", "effective_ratio"]
 
 
@@ -25,20 +27,6 @@ def _check_factor(factor: object) -> int:
     if factor < 1:
         raise ValueError(f"factor must be >= 1 (1 keeps the image as it is); got {factor}")
     return factor
-
-
-def _check_range(images: torch.Tensor, tolerance: float = 1e-3) -> None:
-    """ValueError unless every value is finite and within [0, 1] (give or take ``tolerance``)."""
-    if images.numel() == 0:
-        return
-    if not torch.isfinite(images).all():
-        bad = int((~torch.isfinite(images)).sum())
-        raise ValueError(f"images hold {bad} NaN or infinite value(s); bicubic filtering would spread each over its "
-                         f"neighbours: find where they come from before degrading the images")
-    low, high = (float(v) for v in torch.aminmax(images))
-    if low < -tolerance or high > 1 + tolerance:
-        hint = " (they look like 0..255 values: divide by 255)" if high > 2 else ""
-        raise ValueError(f"images must lie in [0, 1]; got values in [{low:g}, {high:g}]{hint}")
 
 
 def low_resolution(images: torch.Tensor, factor: int, *, keep_size: bool = True) -> torch.Tensor:
@@ -76,7 +64,7 @@ def low_resolution(images: torch.Tensor, factor: int, *, keep_size: bool = True)
             f"images must be a float tensor in [0, 1]; got dtype {images.dtype} "
             f"(convert uint8 with images.float() / 255)"
         )
-    _check_range(images)
+    check_images("images", images)  # finite, within [0, 1]: a forgotten / 255 would come back all white
     h, w = images.shape[-2:]
     if h < factor or w < factor:
         raise ValueError(

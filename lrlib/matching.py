@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from lrlib.checks import check_finite, check_positive
 from lrlib.sift import Keypoints
 
 if TYPE_CHECKING:
@@ -46,10 +47,13 @@ def _check_points(xy: torch.Tensor, name: str, width: int = 2) -> None:
     if xy.ndim != 2 or xy.shape[1] != width or not xy.is_floating_point():
         raise ValueError(f"{name} must be a float tensor (K, {width}); got shape {tuple(xy.shape)}, "
                          f"dtype {xy.dtype}")
+    check_finite(name, xy)
 
 
 def _check_homography(homography: torch.Tensor, name: str = "homography") -> torch.Tensor:
-    """Return ``homography`` as a float64 (3, 3) tensor, or raise ValueError."""
+    """Return ``homography`` as a float64 (3, 3) tensor, or raise ValueError: not (3, 3), NaN or infinite
+    entries (every projection would be NaN, so no match could be correct), or singular (not a homography: it
+    squashes the plane onto a line or a point, and has no inverse)."""
     if not isinstance(homography, torch.Tensor):
         try:
             homography = torch.as_tensor(homography, dtype=torch.float64)
@@ -57,7 +61,10 @@ def _check_homography(homography: torch.Tensor, name: str = "homography") -> tor
             raise ValueError(f"{name} must be a (3, 3) tensor or array; got {type(homography).__name__}") from None
     if homography.shape != (3, 3):
         raise ValueError(f"{name} must be a (3, 3) matrix; got shape {tuple(homography.shape)}")
-    return homography.to(torch.float64)
+    homography = check_finite(name, homography.to(torch.float64))
+    if int(torch.linalg.matrix_rank(homography)) < 3:
+        raise ValueError(f"{name} must be invertible (rank 3); got the singular matrix {homography.tolist()}")
+    return homography
 
 
 def _check_shape(shape: Sequence[int], name: str) -> tuple[int, int]:
@@ -84,6 +91,11 @@ def match(desc_a: torch.Tensor, desc_b: torch.Tensor, *, ratio: float = 0.8) -> 
         (M, 2) int64 index pairs (i into a, j into b), sorted by i; (0, 2) when either side has fewer than two
         descriptors (the test needs a second neighbour; asking it of both sides keeps match(a, b) and
         match(b, a) empty together). Euclidean distances come from ``torch.cdist``, in row blocks.
+
+    Raises:
+        ValueError: descriptors that are not float (K, D) tensors, of different widths D or on different
+            devices, NaN or infinite values (their distances would compare false and silently drop matches),
+            a ratio outside (0, 1].
     """
     for name, desc in (("desc_a", desc_a), ("desc_b", desc_b)):
         if not isinstance(desc, torch.Tensor) or desc.ndim != 2 or not desc.is_floating_point():
@@ -91,6 +103,11 @@ def match(desc_a: torch.Tensor, desc_b: torch.Tensor, *, ratio: float = 0.8) -> 
             raise ValueError(f"{name} must be a float tensor (K, D) of descriptors; got {shape}")
     if desc_a.shape[1] != desc_b.shape[1]:
         raise ValueError(f"desc_a and desc_b must have the same length D; got {desc_a.shape[1]} and {desc_b.shape[1]}")
+    if desc_a.device != desc_b.device:
+        raise ValueError(f"desc_a and desc_b must be on the same device; got {desc_a.device} and {desc_b.device} "
+                         f"(move one with .to(other.device))")
+    check_finite("desc_a", desc_a)
+    check_finite("desc_b", desc_b)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
         raise ValueError(f"ratio must be a number in (0, 1]; got {ratio!r}")
     empty = torch.zeros(0, 2, dtype=torch.int64, device=desc_a.device)
@@ -108,7 +125,11 @@ def match(desc_a: torch.Tensor, desc_b: torch.Tensor, *, ratio: float = 0.8) -> 
 
 
 def project(xy: torch.Tensor, homography: torch.Tensor) -> torch.Tensor:
-    """Apply a homography to points: (K, 2) (x, y) -> (K, 2), computed in float64, returned in xy's dtype."""
+    """Apply a homography to points: (K, 2) (x, y) -> (K, 2), computed in float64, returned in xy's dtype.
+
+    Raises:
+        ValueError: ``xy`` not a finite float (K, 2) tensor; ``homography`` not a finite, invertible (3, 3) matrix.
+    """
     _check_points(xy, "xy")
     h = _check_homography(homography).to(xy.device)
     p = xy.to(torch.float64) @ h[:, :2].T + h[:, 2]                                 # (K, 3) homogeneous
@@ -125,14 +146,19 @@ def correct_matches(xy_a: torch.Tensor, xy_b: torch.Tensor, homography: torch.Te
         tol: pixels.
 
     Returns:
-        (M,) bool.
+        (M,) bool, on xy_a's device.
+
+    Raises:
+        ValueError: points that are not finite float (M, 2) tensors of one shape, ``homography`` as
+            :func:`project`, ``tol`` not a positive number.
     """
     _check_points(xy_a, "xy_a")
     _check_points(xy_b, "xy_b")
+    check_positive("tol", tol)
     if xy_a.shape != xy_b.shape:
         raise ValueError(f"xy_a and xy_b must hold the same number of matched points; got {tuple(xy_a.shape)} "
                          f"and {tuple(xy_b.shape)}")
-    return (project(xy_a, homography) - xy_b.to(xy_a.dtype)).norm(dim=1) <= tol
+    return (project(xy_a, homography) - xy_b.to(xy_a)).norm(dim=1) <= tol
 
 
 def _inside(xy: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -166,9 +192,13 @@ def repeatability(xy_a: torch.Tensor, xy_b: torch.Tensor, homography: torch.Tens
         homography: (3, 3) map from a to b.
         shape_a, shape_b: the images' shapes, (..., H, W) (``image.shape`` works).
         tol: pixels.
+
+    Raises:
+        ValueError: as :func:`correct_matches` (any number of points on each side); shapes that are not (..., H, W).
     """
     _check_points(xy_a, "xy_a")
     _check_points(xy_b, "xy_b")
+    check_positive("tol", tol)
     size_a, size_b = _check_shape(shape_a, "shape_a"), _check_shape(shape_b, "shape_b")
     h = _check_homography(homography)
     a = torch.unique(xy_a.to(torch.float64), dim=0)
@@ -195,13 +225,16 @@ def homography_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor
 
     Returns:
         (3, 3) float64 H with H[2, 2] = 1 and dst ~ H @ src.
+
+    Raises:
+        ValueError: points that are not (4, 2), hold NaN or infinity, or have three on a line.
     """
     pts = []
     for name, p in (("src", src), ("dst", dst)):
         p = torch.as_tensor(p, dtype=torch.float64) if not isinstance(p, torch.Tensor) else p.to(torch.float64)
         if p.shape != (4, 2):
             raise ValueError(f"{name} must be four (x, y) points, shape (4, 2); got shape {tuple(p.shape)}")
-        pts.append(p)
+        pts.append(check_finite(name, p))
     src, dst = pts[0], pts[1].to(pts[0].device)
     x, y, u, v = src[:, 0], src[:, 1], dst[:, 0], dst[:, 1]
     one, zero = torch.ones_like(x), torch.zeros_like(x)
@@ -230,6 +263,9 @@ def random_homography(height: int, width: int, *, strength: float = 0.15,
 
     Returns:
         (3, 3) float64 on the CPU, mapping the original image to the distorted one (use with :func:`warp`).
+
+    Raises:
+        ValueError: ``height`` or ``width`` not an int >= 2, ``strength`` outside [0, 0.25).
     """
     for name, value in (("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 2:
@@ -259,6 +295,11 @@ def warp(image: torch.Tensor, homography: torch.Tensor, out_shape: tuple[int, in
 
     Returns:
         (C, H', W') or (H', W'), the image's dtype and device.
+
+    Raises:
+        ValueError: an image that is not a uint8 or float (C, H, W) or (H, W) tensor of at least 2x2 pixels,
+            ``homography`` as :func:`project` (a NaN or singular one would give an all-black image), a bad
+            ``out_shape`` or ``mode``.
     """
     if not isinstance(image, torch.Tensor) or image.ndim not in (2, 3):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
@@ -304,6 +345,10 @@ def pair_stats(kp_a: Keypoints, desc_a: torch.Tensor, kp_b: Keypoints, desc_b: t
         ``{"keypoints_a", "keypoints_b", "matches"}`` (ints), and with a homography also ``"correct"`` (int),
         ``"precision"`` = correct / matches (NaN when there is no match) and ``"repeatability"``
         (:func:`repeatability` of the keypoint positions).
+
+    Raises:
+        ValueError: not one descriptor per keypoint, a homography without both shapes, and as :func:`match`,
+            :func:`correct_matches` and :func:`repeatability`.
     """
     if len(kp_a) != len(desc_a) or len(kp_b) != len(desc_b):
         raise ValueError(f"every keypoint needs one descriptor; got {len(kp_a)} keypoints and {len(desc_a)} "
@@ -325,7 +370,11 @@ def pair_stats(kp_a: Keypoints, desc_a: torch.Tensor, kp_b: Keypoints, desc_b: t
 class Pair(NamedTuple):
     """One image pair for :func:`match_pairs`: a name, the two images (whatever ``features`` takes, with
     ``.shape`` ending in (H, W)) and the homography from a to b, or None when it is unknown. Plain tuples
-    ``(name, a, b)`` and ``(name, a, b, homography)`` work the same."""
+    ``(name, a, b)`` and ``(name, a, b, homography)`` work the same.
+
+    Raises:
+        Nothing itself; :func:`match_pairs` checks what a pair holds when it uses it.
+    """
 
     name: str
     a: Any
@@ -350,6 +399,10 @@ def match_pairs(pairs: Sequence[Pair | tuple], features: Callable[[Any], tuple[K
         pandas.DataFrame, one row per pair in the given order: ``pair`` (the name), ``keypoints_a``,
         ``keypoints_b``, ``matches``, and with a homography ``correct``, ``precision``, ``repeatability``
         (NaN on rows without one), and ``seconds`` (wall time of the pair: features of both images and matching).
+
+    Raises:
+        ValueError: ``workers`` not a positive int, a pair that is neither a Pair nor a 3- or 4-tuple, and as
+            :func:`pair_stats` for what ``features`` returns.
     """
     import pandas as pd
     from tqdm.auto import tqdm

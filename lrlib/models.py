@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import check_int
+
 __all__ = ["Classifier", "MODELS", "build_model", "count_parameters"]
 
 
@@ -28,10 +30,19 @@ class Classifier(nn.Module):
 
     ``dropout`` (AlexNet's 0.5) acts between the feature and the head, never on the feature itself:
     a distilled feature must be the same in training and evaluation mode.
+
+    Raises:
+        ValueError: at construction, ``dim`` not an int >= 1, ``num_classes`` not an int >= 2, ``dropout``
+            outside [0, 1); in ``forward``, an input that is not a float (N, 3, H, W) batch (uint8 images
+            would be standardised as 0..255 values and give confident nonsense: convert with ``x.float() / 255``).
     """
 
     def __init__(self, body: nn.Module, dim: int, num_classes: int, dropout: float = 0.0):
         super().__init__()
+        check_int("dim", dim)
+        check_int("num_classes", num_classes, 2)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a probability in [0, 1); got {dropout!r}")
         self.body = body
         self.dim = dim
         self.dropout = nn.Dropout(dropout)
@@ -40,7 +51,13 @@ class Classifier(nn.Module):
         self.register_buffer("std", torch.ones(3))
 
     def forward(self, x: torch.Tensor, *, features: bool = False):
-        """(N, 3, H, W) in [0, 1] -> logits (N, classes); with ``features=True`` (logits, features (N, D))."""
+        """(N, 3, H, W) in [0, 1] -> logits (N, classes); with ``features=True`` (logits, features (N, D)).
+        Checks only the dtype and shape (no values: no GPU sync in the training loop)."""
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != self.mean.numel() \
+                or not x.is_floating_point():
+            what = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be float images (N, {self.mean.numel()}, H, W) in [0, 1]; got {what} "
+                             f"(convert uint8 with x.float() / 255; add a batch axis with x[None])")
         f = self.body((x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1))
         logits = self.head(self.dropout(f))
         return (logits, f) if features else logits
@@ -99,15 +116,24 @@ MODELS = {"alexnet": _alexnet, "vgg16": _vgg16, "resnet18": _resnet18}
 
 
 def build_model(name: str, num_classes: int = 10) -> Classifier:
-    """A freshly initialised CIFAR-sized classifier; ``name`` is one of :data:`MODELS`."""
-    if name not in MODELS:
+    """A freshly initialised CIFAR-sized classifier; ``name`` is one of :data:`MODELS`.
+
+    Raises:
+        ValueError: an unknown ``name``, ``num_classes`` not an int >= 2.
+    """
+    if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
+    check_int("num_classes", num_classes, 2)
     body, dim = MODELS[name]()
     return Classifier(body, dim, num_classes, dropout=0.5 if name == "alexnet" else 0.0)
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters.
+
+    Raises:
+        TypeError: ``model`` is not a ``torch.nn.Module``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

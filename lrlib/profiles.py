@@ -11,6 +11,7 @@ live here, in :data:`SETTINGS`, so the notebooks hold no magic numbers.
 
 from __future__ import annotations
 
+import difflib
 import os
 import random
 import time
@@ -19,6 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from .checks import check_int
+from .device import as_device
 
 __all__ = ["PROFILES", "SETTINGS", "Run", "resolve_profile", "seed_everything", "setup"]
 
@@ -43,35 +47,97 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                               dict(name="urban100", split="all", size=256)],
                       tsne_points=5000, tsne_factor=4, knn_k=10),
     },
+    "02_fsr_gan": {
+        # ``small``: the labelled set (G trains on ``train``, class retrieval on ``test``, as in notebook 01); ``photos``:
+        # G trains on random crops of ``train``, instance retrieval on crops of ``test`` (a photo's first crop is the
+        # query, its other crops the relevant items), the small set's HR test images as distractors. ``gan``: the
+        # GanConfig fields that differ from its defaults (the paper's Adam, lr 0.0008, 6 epochs, r = 2).
+        # Tiny everything on the bundled photos: every code path runs on the CPU, no number means anything.
+        "smoke": dict(backbone="efficientnet_lite0", input_size=112, factors=[2, 4, 8], sr_factors=[2],
+                      sr_networks=["srcnn", "vdsr"], sr_steps=1, sr_batch=4,
+                      small=dict(train=dict(name="samples", size=32), test=dict(name="samples", size=32)),
+                      photos=dict(train=[dict(name="samples", start=0, stop=6)],
+                                  test=[dict(name="samples", start=6, stop=10)], max_side=256, crop=64,
+                                  train_crops=4, test_crops=3),
+                      gan=dict(epochs=1, batch_size=64, critic_steps=1), seeds=[0], held_fraction=0.2, knn_k=3,
+                      reference_pairs=5_000),
+        # One GPU (goal: the whole notebook in 2 minutes on an H200): 10,000 CIFAR-10 training images for G, the
+        # whole test set for retrieval; batches of 1,024 (the paper's 64 would make each training ~16x longer).
+        "quick": dict(backbone="efficientnet_lite0", input_size=224, factors=[2, 3, 4, 5, 6, 8], sr_factors=[2, 3, 4],
+                      sr_networks=["srcnn", "vdsr"], sr_steps=300, sr_batch=64,
+                      small=dict(train=dict(name="cifar10", split="train", limit=10_000),
+                                 test=dict(name="cifar10", split="test")),
+                      photos=dict(train=[dict(name="t91"), dict(name="b100", stop=70)],
+                                  test=[dict(name="urban100"), dict(name="b100", start=70)], max_side=320, crop=96,
+                                  train_crops=24, test_crops=4),
+                      gan=dict(batch_size=1024), seeds=[0, 1, 2], held_fraction=0.1, knn_k=10,
+                      reference_pairs=200_000),
+        # The paper's feature (VGG16 relu7, 4096-d) and batch 64, every ratio 1/4 ... 1/64, all of CIFAR-10's
+        # training images; Oxford5k, Paris6k and Holidays are not in the registry, so the photos stand in.
+        "paper": dict(backbone="vgg16", input_size=224, factors=FACTORS, sr_factors=[2, 3, 4],
+                      sr_networks=["srcnn", "vdsr"], sr_steps=2000, sr_batch=64,
+                      small=dict(train=dict(name="cifar10", split="train"), test=dict(name="cifar10", split="test")),
+                      photos=dict(train=[dict(name="t91"), dict(name="b100", stop=70)],
+                                  test=[dict(name="urban100"), dict(name="b100", start=70)], max_side=320, crop=96,
+                                  train_crops=24, test_crops=4),
+                      gan=dict(batch_size=64), seeds=[0, 1, 2], held_fraction=0.1, knn_k=10,
+                      reference_pairs=200_000),
+    },
+    "03_feature_transfer": {
+        # ``sets``: data set -> (training images, of which held out for model selection); the grid (Table 2) runs on
+        # the first set at the first factor; ``epochs``: the fraction of the paper's 6,298 epochs (31,561 iterations
+        # at batch 1,000 over 5,011 images, lrlib.studies.feature_transfer.same_epochs); ``cs``: the SVMs' C grid.
+        # Tiny widths, a few iterations on the bundled photos: every code path runs, no number means anything.
+        "smoke": dict(backbone="efficientnet_lite0", input_size=112, sets={"samples": (None, 10)}, factors=[4],
+                      n1s=[16, 32], n2s=[4, 8], epochs=0.005, batch_size=1000, lr=0.01,
+                      cs=[0.01, 0.1, 1.0, 10.0, 100.0], svm_iter=50, tsne_points=40, knn_k=3),
+        # CIFAR-10 as in the brief of notebook 03: 5,000 training images (VOC2007 trainval's size), 1,000 of them held
+        # out; LR at 8x8 (the headline) and 16x16; Fashion-MNIST as a second set; the paper's whole grid and schedule.
+        "quick": dict(backbone="efficientnet_lite0", input_size=224,
+                      sets={"cifar10": (5000, 1000), "fashion-mnist": (5000, 1000)}, factors=[4, 2],
+                      n1s=[256, 512, 1024, 2048, 4096], n2s=[20, 100, 200, 500, 1000, 2048], epochs=1.0,
+                      batch_size=1000, lr=0.01, cs=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3], svm_iter=500,
+                      tsne_points=1000, knn_k=10),
+        # The paper: ResNet-101 pool5, VOC2007 trainval (5,011, 1,000 held out) and test, whole images to 224x224 and
+        # LR = 32x32 (factor 7 of 224). Needs the registry entry "voc2007" (targets (N, 20) in {1, 0, -1}).
+        "paper": dict(backbone="resnet101", input_size=224, sets={"voc2007": (None, 1000)}, factors=[7],
+                      n1s=[256, 512, 1024, 2048, 4096], n2s=[20, 100, 200, 500, 1000, 2048], epochs=1.0,
+                      batch_size=1000, lr=0.01, cs=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3], svm_iter=1000,
+                      tsne_points=3000, knn_k=10),
+    },
     "04_distillation": {
+        # ``starts``: data set -> network -> the student starts of its Table 1 cells (every cell runs the LR
+        # baseline, DFD and its lambda = 0 control over the seeds); lrlib.studies.distillation.plan counts the work.
         # Short schedules on tiny real photos: every code path runs, no number means anything.
-        "smoke": dict(datasets=["samples"], archs=["alexnet", "vgg16", "resnet18"], factors=[4], seeds=[0, 1],
-                      inits={"samples": ["teacher", "baseline"]}, lam=2.0, lambdas=[0.1, 1.0, 10.0],
+        "smoke": dict(starts={"samples": {"alexnet": ["teacher", "baseline"], "vgg16": ["teacher"],
+                                          "resnet18": ["teacher"]}},
+                      factors=[4], seeds=[0, 1], lam=2.0, lambdas=[0.1, 2.0, 10.0], sweep_archs=["alexnet"],
                       teacher=dict(epochs=2, batch_size=8, learning_rate=0.02, bf16=False),
                       base=dict(epochs=2, batch_size=8, learning_rate=0.02, bf16=False),
                       finetune=dict(epochs=1, batch_size=8, learning_rate=0.01, bf16=False),
                       sr_networks=["espcn", "vdsr"], sr_steps=5),
-        # One GPU: one-cycle schedules, label smoothing, bf16; Fashion-MNIST stands in for SVHN offline.
-        # Fine-tuning dominates the cost (12 cells x 3 seeds x DFD and its control), so it is short, and
-        # the second start (from the LR baseline) runs only where the paper has numbers to compare with.
-        # Estimated from ResNet-18's measured 52,000 img/s and the networks' FLOPs: about 16 min on one H100.
-        "quick": dict(datasets=["cifar10", "fashion-mnist"], archs=["alexnet", "vgg16", "resnet18"],
-                      factors=[4, 2], seeds=[0, 1, 2],
-                      inits={"cifar10": ["teacher", "baseline"], "fashion-mnist": ["teacher"]}, lam=2.0,
-                      lambdas=[0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0],
-                      teacher=dict(epochs=40), base=dict(epochs=12), finetune=dict(epochs=5, learning_rate=0.05),
-                      sr_networks=["espcn", "vdsr"], sr_steps=3000),
-        # The paper: SGD, momentum 0.9, weight decay 5e-4, batch 128, 100 epochs, crop and flip.
-        "paper": dict(datasets=["cifar10", "svhn"], archs=["alexnet", "vgg16", "resnet18"], factors=[4, 2],
-                      seeds=[0, 1, 2], inits={"cifar10": ["teacher", "baseline"], "svhn": ["teacher", "baseline"]},
-                      lam=2.0,
-                      lambdas=[0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0],
+        # One GPU, one short command (goal: the whole notebook in 4 minutes on an H200): one-cycle schedules, label
+        # smoothing, bf16. Every network on CIFAR-10 at 8x8 and 16x16 over 3 seeds; the second start (from the LR
+        # baseline) and the lambda sweep for ResNet-18 only; Fashion-MNIST (standing in for SVHN, which is not to
+        # be had offline) for ResNet-18. What these cuts cost is said in the notebook.
+        "quick": dict(starts={"cifar10": {"alexnet": ["teacher"], "vgg16": ["teacher"],
+                                          "resnet18": ["teacher", "baseline"]},
+                              "fashion-mnist": {"resnet18": ["teacher"]}},
+                      factors=[4, 2], seeds=[0, 1, 2], lam=2.0, lambdas=[0.5, 1.0, 2.0, 5.0], sweep_archs=["resnet18"],
+                      teacher=dict(epochs=12), base=dict(epochs=5), finetune=dict(epochs=2, learning_rate=0.05),
+                      sr_networks=["espcn", "vdsr"], sr_steps=1500),
+        # The paper: SGD, momentum 0.9, weight decay 5e-4, batch 128, 100 epochs, crop and flip; both starts
+        # everywhere, the whole lambda sweep for every network.
+        "paper": dict(starts={name: {arch: ["teacher", "baseline"] for arch in ("alexnet", "vgg16", "resnet18")}
+                              for name in ("cifar10", "svhn")},
+                      factors=[4, 2], seeds=[0, 1, 2], lam=2.0, lambdas=[0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0],
+                      sweep_archs=["alexnet", "vgg16", "resnet18"],
                       teacher=dict(epochs=100, batch_size=128, learning_rate=0.1, schedule="step", label_smoothing=0.0,
                                    bf16=False),
                       base=dict(epochs=100, batch_size=128, learning_rate=0.1, schedule="step", label_smoothing=0.0,
                                 bf16=False),
-                      finetune=dict(epochs=100, batch_size=128, learning_rate=0.01, schedule="step", label_smoothing=0.0,
-                                    bf16=False),
+                      finetune=dict(epochs=100, batch_size=128, learning_rate=0.01, schedule="step",
+                                    label_smoothing=0.0, bf16=False),
                       sr_networks=["espcn", "vdsr"], sr_steps=20000),
     },
     "05_dog_sr_sift": {
@@ -84,15 +150,17 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                       fit=dict(steps=3, batch_size=4, learning_rate=2e-4, lr_patch=16, blocks1=[1, 1, 1, 1],
                                blocks2=[1, 1, 1, 1, 1], edsr_blocks=1, width=16),
                       ratio=0.8, tol=3.0, speed=dict(size=[32, 32], batch=2)),
-        # One GPU: T91 and 70 B100 photos train; Set5, Set14 and the Urban100 subset test; graf and
-        # warped copies of Urban100 and the other 30 B100 photos give the matching pairs.
+        # One GPU, one short command (goal: 3 minutes on an H200): T91 and 70 B100 photos train; Set5, Set14 and
+        # the Urban100 subset test; graf and warped copies of Urban100 and 15 more B100 photos give the matching
+        # pairs. The level networks are bound by kernel launches, not FLOPs, so each step takes a batch of 64
+        # and there are fewer of them: 1,200 steps of 64 patches for every method (the same budget for all).
         "quick": dict(scales=[2, 4], cascade_check=[dict(name="set14")],
                       train=[dict(name="t91"), dict(name="b100", stop=70)],
                       test={"Set5": dict(name="set5"), "Set14": dict(name="set14"),
                             "Urban100 (20)": dict(name="urban100")},
-                      graf=True, warped=[dict(name="urban100", max_side=640), dict(name="b100", start=70)],
+                      graf=True, warped=[dict(name="urban100", max_side=640), dict(name="b100", start=70, stop=85)],
                       strength=0.15, spectrum=dict(name="urban100", max_side=640),
-                      fit=dict(steps=4000, batch_size=32, learning_rate=2e-4, lr_patch=32, blocks1=[16, 12, 10, 8],
+                      fit=dict(steps=1200, batch_size=64, learning_rate=2e-4, lr_patch=32, blocks1=[16, 12, 10, 8],
                                blocks2=[16, 12, 10, 8, 6], edsr_blocks=16, width=64),
                       ratio=0.8, tol=3.0, speed=dict(size=[128, 128], batch=16)),
         # The paper: DIV2K's 800 training photos, 32x32 LR patches without overlap (about 12 GB of
@@ -111,7 +179,11 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def resolve_profile(profile: str | None = None) -> str:
-    """``profile`` if given, else ``$LRLIB_PROFILE``, else ``"quick"``; checked against :data:`PROFILES`."""
+    """``profile`` if given, else ``$LRLIB_PROFILE``, else ``"quick"``; checked against :data:`PROFILES`.
+
+    Raises:
+        ValueError: a name that is not one of :data:`PROFILES`.
+    """
     name = profile or os.environ.get("LRLIB_PROFILE") or "quick"
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {PROFILES} "
@@ -120,7 +192,13 @@ def resolve_profile(profile: str | None = None) -> str:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    """Seed Python, NumPy and torch (CPU and CUDA).
+
+    Raises:
+        ValueError: ``seed`` not an int in [0, 2**32) (NumPy's range).
+    """
+    if check_int("seed", seed, 0) >= 2**32:
+        raise ValueError(f"seed must be below 2**32 (NumPy's range); got {seed}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -128,7 +206,11 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class Run:
-    """What a notebook needs to know about its run."""
+    """What a notebook needs to know about its run; ``run.<setting>`` reads ``run.settings["<setting>"]``.
+
+    Raises:
+        AttributeError: a setting the profile does not have; the message lists the close names and all known ones.
+    """
 
     notebook: str
     profile: str
@@ -141,7 +223,11 @@ class Run:
         try:
             return self.__dict__["settings"][key]
         except KeyError:
-            raise AttributeError(f"profile {self.profile!r} of {self.notebook} has no setting {key!r}") from None
+            known = sorted(self.__dict__.get("settings", {}))
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise AttributeError(f"profile {self.profile!r} of {self.notebook} has no setting {key!r}; {hint}"
+                                 f"known settings: {known}") from None
 
     def wall_time(self) -> float:
         """Seconds since :func:`setup`."""
@@ -159,15 +245,20 @@ def setup(notebook: str, profile: str | None = None, seed: int = 0, device: str 
         notebook: key of :data:`SETTINGS`, e.g. ``"01_degradation"``.
         profile: ``smoke``, ``quick``, ``paper`` or None (then ``$LRLIB_PROFILE``, else ``quick``).
         device: None picks CUDA when available; the smoke profile always runs on the CPU.
+
+    Raises:
+        ValueError: an unknown notebook or profile, a bad seed (see :func:`seed_everything`), a device that torch
+            does not know or that this machine lacks (e.g. ``"cuda"`` without a GPU).
     """
-    if notebook not in SETTINGS:
+    if not isinstance(notebook, str) or notebook not in SETTINGS:
         raise ValueError(f"unknown notebook {notebook!r}; known: {sorted(SETTINGS)}")
     name = resolve_profile(profile)
     if device is None:
         device = "cuda" if torch.cuda.is_available() and name != "smoke" else "cpu"
+    device = as_device(device)
     seed_everything(seed)
-    if device == "cuda":
+    if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    return Run(notebook, name, seed, torch.device(device), dict(SETTINGS[notebook][name]))
+    return Run(notebook, name, seed, device, dict(SETTINGS[notebook][name]))

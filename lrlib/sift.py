@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
-from .checks import check_positive
+from .checks import check_finite, check_images, check_int, check_optional_ints, check_positive
 
 __all__ = ["SIGMAS", "effective_sigmas", "gaussian_kernel", "gaussian_blur", "gaussian_stack", "dog_stack",
            "Keypoints", "detect", "describe", "features_from_stacks", "sift_features", "opencv_sift_features"]
@@ -44,7 +44,12 @@ SIGMAS: tuple[float, ...] = (1.249, 1.545, 1.946588, 2.452527, 3.090016)
 
 def effective_sigmas(sigmas: Sequence[float] = SIGMAS, *, cascade: bool = True) -> list[float]:
     """The blur each level carries relative to the input image: sigma_k itself without cascade, the
-    root of the sum of squares sqrt(sigma_1^2 + ... + sigma_k^2) with it (Gaussians compose that way)."""
+    root of the sum of squares sqrt(sigma_1^2 + ... + sigma_k^2) with it (Gaussians compose that way).
+
+    Raises:
+        ValueError: a sigma that is not a positive number (its square would hide a negative one).
+    """
+    sigmas = [check_positive("sigma", s) for s in sigmas]
     if not cascade:
         return [float(s) for s in sigmas]
     total, out = 0.0, []
@@ -57,7 +62,11 @@ def effective_sigmas(sigmas: Sequence[float] = SIGMAS, *, cascade: bool = True) 
 def gaussian_kernel(sigma: float, *, dtype: torch.dtype = torch.float32,
                     device: str | torch.device = "cpu") -> torch.Tensor:
     """The normalised 1-d Gaussian of OpenCV's ``getGaussianKernel`` for float images: (2r + 1,) taps,
-    r = (round(8 * sigma + 1) | 1) // 2."""
+    r = (round(8 * sigma + 1) | 1) // 2.
+
+    Raises:
+        ValueError: ``sigma`` not a positive number.
+    """
     if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma > 0:
         raise ValueError(f"sigma must be a positive number (pixels); got {sigma!r}")
     size = int(math.floor(sigma * 8 + 1 + 0.5)) | 1
@@ -82,7 +91,15 @@ def _as_batch(image: torch.Tensor, name: str = "image") -> tuple[torch.Tensor, b
 
 
 def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur (N, C, H, W) float images with G(sigma), separably, reflect-101 borders (like cv2.GaussianBlur)."""
+    """Blur (N, C, H, W) float images with G(sigma), separably, reflect-101 borders (like cv2.GaussianBlur).
+
+    Raises:
+        ValueError: ``image`` not a float (N, C, H, W) tensor, ``sigma`` not a positive number, an image side not
+            larger than the kernel's reach.
+    """
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or not image.is_floating_point():
+        what = f"{image.dtype} {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"image must be a float tensor (N, C, H, W); got {what}")
     kernel = gaussian_kernel(sigma, dtype=image.dtype, device=image.device)
     r = len(kernel) // 2
     h, w = image.shape[-2:]
@@ -107,6 +124,10 @@ def gaussian_stack(image: torch.Tensor, sigmas: Sequence[float] = SIGMAS, *, cas
 
     Returns:
         (K, H, W) for an (H, W) image, else (N, K, H, W): the level axis takes the channel axis's place.
+
+    Raises:
+        ValueError: an image that is not a float (H, W) or (N, 1, H, W) tensor, fewer than two sigmas, a sigma
+            that is not positive, an image too small for the largest blur.
     """
     x, single = _as_batch(image)
     if len(sigmas) < 2:
@@ -120,7 +141,11 @@ def gaussian_stack(image: torch.Tensor, sigmas: Sequence[float] = SIGMAS, *, cas
 
 
 def dog_stack(image: torch.Tensor, sigmas: Sequence[float] = SIGMAS, *, cascade: bool = True) -> torch.Tensor:
-    """The DoG levels D_k = L_(k+1) - L_k of :func:`gaussian_stack`: (K - 1, H, W) or (N, K - 1, H, W)."""
+    """The DoG levels D_k = L_(k+1) - L_k of :func:`gaussian_stack`: (K - 1, H, W) or (N, K - 1, H, W).
+
+    Raises:
+        ValueError: as :func:`gaussian_stack`.
+    """
     stack = gaussian_stack(image, sigmas, cascade=cascade)
     return stack[..., 1:, :, :] - stack[..., :-1, :, :]
 
@@ -160,6 +185,9 @@ class Keypoints:
         sigma: (K,) float32 scale in pixels of the input image (see :func:`detect`).
         response: (K,) float32 |D| at the interpolated extremum (DoG units of a [0, 1] image).
         angle: (K,) float32 orientation in radians, [0, 2 pi); zeros until :func:`describe` fills it.
+
+    Raises:
+        Nothing itself (a plain record); :func:`describe` checks the keypoints it is given.
     """
 
     xy: torch.Tensor
@@ -188,7 +216,8 @@ class Keypoints:
 
 
 def _check_stack(stack: torch.Tensor, name: str, min_levels: int) -> None:
-    """Raise ValueError unless ``stack`` is a float (levels, H, W) tensor with at least ``min_levels`` levels."""
+    """Raise ValueError unless ``stack`` is a finite float (levels, H, W) tensor with at least ``min_levels`` levels
+    (NaN would compare false everywhere and silently lose keypoints)."""
     if not isinstance(stack, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor (levels, H, W); got {type(stack).__name__}")
     if not stack.is_floating_point():
@@ -196,6 +225,7 @@ def _check_stack(stack: torch.Tensor, name: str, min_levels: int) -> None:
     if stack.ndim != 3 or stack.shape[0] < min_levels:
         raise ValueError(f"{name} must be one image's stack (levels, H, W) with at least {min_levels} levels; "
                          f"got shape {tuple(stack.shape)} (pass the stacks of a batch one image at a time)")
+    check_finite(name, stack)
 
 
 @torch.no_grad()
@@ -243,6 +273,11 @@ def detect(dog: torch.Tensor, *, sigmas: Sequence[float] = SIGMAS, cascade: bool
         sub-level offset s in [-0.5, 0.5]: sigma_d * (sigma_(d+1) / sigma_d)^s for s >= 0 and
         sigma_d * (sigma_(d-1) / sigma_d)^-s for s < 0 (OpenCV: sigma0 * 2^((d + s) / 3), the same thing
         for its constant steps).
+
+    Raises:
+        ValueError: ``dog`` not a finite float (D, H, W) tensor with D >= 3 (NaN would silently lose keypoints),
+            ``sigmas`` not D + 1 positive numbers, thresholds that are not positive numbers, ``border`` not an
+            int >= 1 or too large for the image, ``max_keypoints`` neither None nor a positive int.
     """
     _check_stack(dog, "dog", min_levels=3)
     n_dog, h, w = dog.shape
@@ -252,14 +287,11 @@ def detect(dog: torch.Tensor, *, sigmas: Sequence[float] = SIGMAS, cascade: bool
                          f"{n_dog} levels; got {len(sigmas)}: {sigmas}")
     check_positive("contrast_threshold", contrast_threshold)
     check_positive("edge_threshold", edge_threshold)
-    if isinstance(border, bool) or not isinstance(border, int) or border < 1:
-        raise ValueError(f"border must be an int >= 1 (pixels); got {border!r}")
+    check_int("border", border)
+    check_optional_ints(max_keypoints=max_keypoints)
     if min(h, w) <= 2 * border:
         raise ValueError(f"dog images {h}x{w} are too small for border={border} (need more than {2 * border} "
                          f"pixels per side)")
-    if max_keypoints is not None and (isinstance(max_keypoints, bool) or not isinstance(max_keypoints, int)
-                                      or max_keypoints < 1):
-        raise ValueError(f"max_keypoints must be a positive int or None; got {max_keypoints!r}")
     dog = dog.float()
     device = dog.device
 
@@ -416,7 +448,9 @@ def _descriptors(grads: torch.Tensor, keypoints: Keypoints, samples_per_cell: in
     bilinear binning gives samples up to one cell beyond the outer centres some weight (as OpenCV's
     sampling disc does). Each sample's gradient, rotated into the keypoint frame, adds its magnitude times
     a Gaussian weight (sigma = 2 cells, half the window) to the histograms, spread bilinearly over the 4
-    nearest cells and linearly over the 2 nearest of 8 orientation bins.
+    nearest cells and linearly over the 2 nearest of 8 orientation bins. Orientations within the window are
+    counted anticlockwise with the v axis pointing up, as OpenCV counts them, so that our descriptor and
+    OpenCV's at the same keypoint agree entry by entry (notebook 05 checks it).
     """
     half = DESC_CELLS / 2 + 0.5                                                    # 2.5 cells
     uv = _square_grid(half, (DESC_CELLS + 1) * samples_per_cell, grads.device)    # (S, 2) in cells
@@ -428,7 +462,7 @@ def _descriptors(grads: torch.Tensor, keypoints: Keypoints, samples_per_cell: in
     gu = cos * g[..., 0] + sin * g[..., 1]                                         # the same gradient in the
     gv = -sin * g[..., 0] + cos * g[..., 1]                                        # keypoint frame
     magnitude = torch.hypot(gu, gv)
-    theta = torch.atan2(gv, gu).remainder(2 * math.pi)
+    theta = torch.atan2(-gv, gu).remainder(2 * math.pi)  # v up, as OpenCV counts: its bins, entry by entry
 
     # The spatial weights are the same for every keypoint, since the grid lives in the keypoint frame.
     centres = torch.arange(DESC_CELLS, device=grads.device, dtype=torch.float32) - (DESC_CELLS - 1) / 2
@@ -483,13 +517,17 @@ def describe(gaussians: torch.Tensor, keypoints: Keypoints, *, secondary_peaks: 
         in their window are dropped; with ``secondary_peaks`` some appear more than once, in a row, each with
         its own angle) and a (K', 128) float32 tensor of unit descriptors, rows ordered (cell row, cell column,
         orientation bin), on the device of ``gaussians``.
+
+    Raises:
+        ValueError: ``gaussians`` not a finite float (L, H, W) tensor of at least 2x2 pixels, ``keypoints`` not a
+            :class:`Keypoints` or with levels that do not index ``gaussians``, ``samples_per_cell`` or ``chunk``
+            not a positive int.
     """
     _check_stack(gaussians, "gaussians", min_levels=1)
     if not isinstance(keypoints, Keypoints):
         raise ValueError(f"keypoints must be a Keypoints (from detect); got {type(keypoints).__name__}")
-    for name, value in (("samples_per_cell", samples_per_cell), ("chunk", chunk)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
+    check_int("samples_per_cell", samples_per_cell)
+    check_int("chunk", chunk)
     device = gaussians.device
     keypoints = Keypoints(xy=keypoints.xy.float(), level=keypoints.level.long(), sigma=keypoints.sigma.float(),
                           response=keypoints.response.float(), angle=keypoints.angle.float()).to(device)
@@ -526,6 +564,10 @@ def features_from_stacks(gaussians: torch.Tensor, dogs: torch.Tensor, *, sigmas:
 
     Returns:
         (keypoints, descriptors (K, 128) float32), as :func:`describe`.
+
+    Raises:
+        ValueError: stacks that are not finite float (levels, H, W) tensors, dogs not (L - 1, H, W) for
+            gaussians (L, H, W), and as :func:`detect` and :func:`describe`.
     """
     _check_stack(gaussians, "gaussians", min_levels=2)
     _check_stack(dogs, "dogs", min_levels=3)
@@ -548,11 +590,17 @@ def sift_features(image: torch.Tensor, *, sigmas: Sequence[float] = SIGMAS, casc
 
     Returns:
         (keypoints, descriptors (K, 128) float32) on the image's device.
+
+    Raises:
+        ValueError: an image that is not one float (H, W) tensor, holds NaN or infinity (no keypoint would be
+            found, silently), or has values far outside [0, 1] (below -0.5 or above 1.5: 0..255 values); as
+            :func:`gaussian_stack` and :func:`detect` for the other arguments.
     """
     if isinstance(image, torch.Tensor) and image.ndim != 2:
         raise ValueError(f"image must be one grey image (H, W); got shape {tuple(image.shape)} "
                          f"(convert colour to grey, and pass a batch one image at a time)")
     gaussians = gaussian_stack(image, sigmas, cascade=cascade)          # checks tensor, dtype and size
+    check_finite("image", image)
     low, high = float(image.min()), float(image.max())
     if low < -0.5 or high > 1.5:
         raise ValueError(f"image must hold grey values in [0, 1]; got values in [{low:.3g}, {high:.3g}] "
@@ -574,16 +622,17 @@ def opencv_sift_features(image, **sift_kwargs) -> tuple[Keypoints, torch.Tensor]
         ``angle`` = ``kp.angle`` in radians (the same sense as ours), ``level`` = the octave (-1 is the
         doubled image, 0 the image's own resolution, 1 half of it, ...). Descriptors are OpenCV's, scaled
         to unit norm (OpenCV stores 512 x the unit vector, rounded to bytes).
+
+    Raises:
+        ValueError: an image that is not one (H, W) grey image of uint8 or finite floats in [0, 1] (0..255 floats
+            would be clipped to a white image, and NaN cast to arbitrary bytes).
     """
     import cv2
     import numpy as np
 
     array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    if array.ndim != 2:
-        raise ValueError(f"image must be one grey image (H, W); got shape {array.shape}")
+    check_images("image", torch.as_tensor(array), ndim=2)
     if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.floating):
-            raise ValueError(f"image must be uint8 or float in [0, 1]; got dtype {array.dtype}")
         array = np.clip(np.rint(array * 255), 0, 255).astype(np.uint8)
     found, desc = cv2.SIFT_create(**sift_kwargs).detectAndCompute(array, None)
     if desc is None or len(found) == 0:

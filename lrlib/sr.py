@@ -21,24 +21,45 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .checks import check_int
+from .checks import check_images, check_int, check_positive
 from .device import bf16_autocast
 
 __all__ = ["SRCNN", "VDSR", "ESPCN", "SqueezeExcitation", "ResBlock", "EDSR", "build_sr", "upsample", "fit",
            "train_sr", "super_resolve"]
 
 
+def _check_scale(scale: object, minimum: int = 2) -> int:
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < minimum:
+        raise ValueError(f"scale must be an int >= {minimum} (the side up-sampling factor); got {scale!r}")
+    return scale
+
+
 def upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """Bicubic up-sampling by ``scale``, clamped to [0, 1]."""
+    """Bicubic up-sampling of float (N, C, h, w) images by ``scale``, clamped to [0, 1].
+
+    Raises:
+        ValueError: ``scale`` not an int >= 1; ``x`` not a float 4-d tensor (dtype and shape only: no values,
+            no GPU sync, since networks call it on every batch).
+    """
+    _check_scale(scale, 1)
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+        what = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be float images (N, C, h, w) in [0, 1]; got {what} (convert uint8 with "
+                         f"x.float() / 255; add a batch axis with x[None])")
     return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
 
 
 class SRCNN(nn.Module):
-    """Patch extraction (9x9, 64), non-linear mapping (5x5, 32), reconstruction (5x5) on the bicubic image."""
+    """Patch extraction (9x9, 64), non-linear mapping (5x5, 32), reconstruction (5x5) on the bicubic image.
+
+    Raises:
+        ValueError: ``scale`` not an int >= 2, a size argument (``channels``, ...) not an int >= 1.
+    """
 
     def __init__(self, scale: int, channels: int = 3):
         super().__init__()
-        self.scale = scale
+        self.scale = _check_scale(scale)
+        check_int("channels", channels)
         self.net = nn.Sequential(nn.Conv2d(channels, 64, 9, padding=4), nn.ReLU(inplace=True),
                                  nn.Conv2d(64, 32, 5, padding=2), nn.ReLU(inplace=True),
                                  nn.Conv2d(32, channels, 5, padding=2))
@@ -48,11 +69,17 @@ class SRCNN(nn.Module):
 
 
 class VDSR(nn.Module):
-    """``depth`` conv3x3-64 layers with ReLU; the output is added to the bicubic image (residual learning)."""
+    """``depth`` conv3x3-64 layers with ReLU; the output is added to the bicubic image (residual learning).
+
+    Raises:
+        ValueError: ``scale`` not an int >= 2, a size argument (``channels``, ...) not an int >= 1.
+    """
 
     def __init__(self, scale: int, channels: int = 3, depth: int = 20, width: int = 64):
         super().__init__()
-        self.scale = scale
+        self.scale = _check_scale(scale)
+        for name, value, minimum in (("channels", channels, 1), ("depth", depth, 2), ("width", width, 1)):
+            check_int(f"VDSR {name}", value, minimum)
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
             layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
@@ -65,11 +92,16 @@ class VDSR(nn.Module):
 
 
 class ESPCN(nn.Module):
-    """Convolutions on the LR image (5x5-64, 3x3-32), then a 3x3 conv to C*scale^2 maps and a pixel shuffle."""
+    """Convolutions on the LR image (5x5-64, 3x3-32), then a 3x3 conv to C*scale^2 maps and a pixel shuffle.
+
+    Raises:
+        ValueError: ``scale`` not an int >= 2, a size argument (``channels``, ...) not an int >= 1.
+    """
 
     def __init__(self, scale: int, channels: int = 3):
         super().__init__()
-        self.scale = scale
+        self.scale = _check_scale(scale)
+        check_int("channels", channels)
         self.net = nn.Sequential(nn.Conv2d(channels, 64, 5, padding=2), nn.Tanh(),
                                  nn.Conv2d(64, 32, 3, padding=1), nn.Tanh(),
                                  nn.Conv2d(32, channels * scale**2, 3, padding=1), nn.PixelShuffle(scale))
@@ -83,6 +115,9 @@ class SqueezeExcitation(nn.Module):
 
     The two fully connected layers are 1x1 convolutions, ``channels`` -> ``channels // reduction``
     -> ``channels``. Input and output (N, channels, H, W).
+
+    Raises:
+        ValueError: ``channels`` or ``reduction`` not an int >= 1, ``reduction`` > ``channels``.
     """
 
     def __init__(self, channels: int, reduction: int = 16):
@@ -102,10 +137,15 @@ class SqueezeExcitation(nn.Module):
 
 class ResBlock(nn.Module):
     """EDSR's residual block, x + conv3x3(ReLU(conv3x3(x))), no batch norm, residual scale 1; with
-    ``se=True`` the residual passes :class:`SqueezeExcitation` first (the DoG-SR paper's Fig. 3)."""
+    ``se=True`` the residual passes :class:`SqueezeExcitation` first (the DoG-SR paper's Fig. 3).
+
+    Raises:
+        ValueError: ``width`` not an int >= 1 (with ``se``, also below SqueezeExcitation's reduction, 16).
+    """
 
     def __init__(self, width: int, *, se: bool = False):
         super().__init__()
+        check_int("width", width)
         layers = [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(width, width, 3, padding=1)]
         self.body = nn.Sequential(*layers, *([SqueezeExcitation(width)] if se else []))
 
@@ -121,6 +161,9 @@ class EDSR(nn.Module):
     two stages r = 2 for x4); a conv3x3 to C channels. The original's fixed subtraction of the DIV2K
     mean colour is left out: the biases absorb it. Input LR (N, C, h, w) in [0, 1]; output
     (N, C, h * scale, w * scale), not clamped.
+
+    Raises:
+        ValueError: ``scale`` not 2, 3 or 4; ``channels``, ``blocks`` or ``width`` not an int >= 1.
     """
 
     def __init__(self, scale: int, channels: int = 3, blocks: int = 16, width: int = 64):
@@ -149,11 +192,14 @@ _SR = {"srcnn": SRCNN, "vdsr": VDSR, "espcn": ESPCN, "edsr": EDSR}
 
 def build_sr(name: str, scale: int, channels: int = 3, **size: int) -> nn.Module:
     """A fresh SR network; ``name`` in ``srcnn``, ``vdsr``, ``espcn``, ``edsr``; ``scale`` an int >= 2
-    (EDSR: 2, 3 or 4); ``size`` the network's own size arguments (e.g. ``blocks``, ``width`` of EDSR)."""
-    if name not in _SR:
+    (EDSR: 2, 3 or 4); ``size`` the network's own size arguments (e.g. ``blocks``, ``width`` of EDSR).
+
+    Raises:
+        ValueError: an unknown ``name``, and as the network's class for ``scale``, ``channels`` and ``size``.
+        TypeError: a ``size`` argument the network does not take.
+    """
+    if not isinstance(name, str) or name not in _SR:
         raise ValueError(f"unknown SR network {name!r}; choose one of {sorted(_SR)}")
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
-        raise ValueError(f"scale must be an int >= 2 (the side up-sampling factor); got {scale!r}")
     return _SR[name](scale, channels, **size)
 
 
@@ -162,7 +208,13 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
         desc: str, progress: bool = True) -> list[float]:
     """The training loop of every SR network here: ``steps`` Adam steps with a cosine schedule from
     ``learning_rate`` to 0, each on ``loss_fn(model(x).float(), target)`` for a fresh ``x, target = batch()``,
-    under bf16 autocast on CUDA. Returns the loss of every step (one transfer to the CPU at the end)."""
+    under bf16 autocast on CUDA. Returns the loss of every step (one transfer to the CPU at the end).
+
+    Raises:
+        ValueError: ``steps`` not an int >= 1, ``learning_rate`` not a positive number.
+    """
+    check_int("steps", steps)
+    check_positive("learning_rate", learning_rate)
     dev = next(model.parameters()).device
     opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -184,9 +236,24 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
 def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int = 2000, batch_size: int = 64,
              learning_rate: float = 1e-3, seed: int = 0, progress: bool = True) -> list[float]:
     """Fit ``model`` to map ``lr`` (N, C, h, w) to ``hr`` (N, C, h*s, w*s), uint8 or [0, 1] floats, with an
-    L1 loss, Adam and a cosine schedule; bf16 on CUDA. Returns the loss of every step."""
-    if len(lr) != len(hr) or hr.shape[-1] != lr.shape[-1] * model.scale:
-        raise ValueError(f"lr {tuple(lr.shape)} and hr {tuple(hr.shape)} do not pair at scale {model.scale}")
+    L1 loss, Adam and a cosine schedule; bf16 on CUDA. Batches of ``batch_size`` are drawn with replacement
+    (it may exceed N). Returns the loss of every step.
+
+    Raises:
+        ValueError: ``lr`` or ``hr`` not uint8 or finite [0, 1] floats (N, C, ., .), the two of different dtypes
+            (one would be scaled by 255 and the other not), no images, shapes that do not pair at the model's
+            ``scale`` (N, C and both sides); ``steps``, ``batch_size`` not ints >= 1; as :func:`fit`.
+    """
+    for name, images in (("lr", lr), ("hr", hr)):
+        check_images(name, images)
+    scale = model.scale
+    if lr.dtype != hr.dtype:
+        raise ValueError(f"lr and hr must have the same dtype (both uint8 or both [0, 1] floats); got {lr.dtype} "
+                         f"and {hr.dtype}")
+    if len(lr) == 0 or hr.shape != (*lr.shape[:2], lr.shape[2] * scale, lr.shape[3] * scale):
+        raise ValueError(f"lr {tuple(lr.shape)} and hr {tuple(hr.shape)} do not pair at scale {scale}: hr must be "
+                         f"(N, C, h * {scale}, w * {scale}) for lr (N, C, h, w), N >= 1")
+    check_int("batch_size", batch_size)
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(seed)
     to01 = (lambda t: t.float() / 255) if lr.dtype == torch.uint8 else (lambda t: t.float())
@@ -202,7 +269,16 @@ def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int
 
 @torch.no_grad()
 def super_resolve(model: nn.Module, lr: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
-    """Apply ``model`` to uint8 ``lr`` images (N, C, h, w) -> uint8 (N, C, h*s, w*s)."""
+    """Apply ``model`` to uint8 ``lr`` images (N, C, h, w) -> uint8 (N, C, h*s, w*s), on the model's device.
+
+    Raises:
+        ValueError: ``lr`` not uint8 (N, C, h, w) with N >= 1 (floats would be divided by 255 again: convert
+            [0, 1] floats with ``(x * 255).round().to(torch.uint8)``, or call the model itself), ``batch_size`` not
+            an int >= 1.
+    """
+    if len(check_images("lr", lr, uint8=True)) == 0:
+        raise ValueError("lr holds no images: pass at least one (N >= 1)")
+    check_int("batch_size", batch_size)
     dev = next(model.parameters()).device
     out = []
     for start in range(0, len(lr), batch_size):

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .checks import check_images, check_int, check_positive
 from .device import bf16_autocast, synchronize
 from .models import Classifier
 
@@ -38,7 +39,14 @@ in [0, 1], channels-last, already augmented; ``labels`` (N,) int64; ``x_paired``
 @dataclass
 class TrainConfig:
     """Hyper-parameters. The defaults are the `quick` recipe; the paper's are SGD, momentum 0.9,
-    weight decay 5e-4, batch 128, 100 epochs, random crop and flip (``schedule="step"`` there)."""
+    weight decay 5e-4, batch 128, 100 epochs, random crop and flip (``schedule="step"`` there).
+
+    Raises:
+        ValueError: at construction and again in :func:`train_classifier` (a field may be changed in between):
+            ``epochs`` or ``batch_size`` not an int >= 1, ``pad`` or ``seed`` not an int >= 0, a
+            ``learning_rate`` that is not a positive number, ``momentum`` or ``label_smoothing`` outside [0, 1),
+            a negative ``weight_decay``, an unknown ``schedule``.
+    """
 
     epochs: int = 20
     batch_size: int = 512
@@ -52,10 +60,38 @@ class TrainConfig:
     compile: bool = False
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """ValueError naming the first setting that is out of range (see the class's ``Raises``)."""
+        check_int("epochs", self.epochs)
+        check_int("batch_size", self.batch_size)
+        check_int("pad", self.pad, 0)
+        check_int("seed", self.seed, 0)
+        check_positive("learning_rate", self.learning_rate)
+        for name in ("momentum", "label_smoothing"):
+            _check_fraction(name, getattr(self, name))
+        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
+                or not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be a number >= 0; got {self.weight_decay!r}")
+        if self.schedule not in ("onecycle", "step"):
+            raise ValueError(f"schedule must be 'onecycle' or 'step'; got {self.schedule!r}")
+
+
+def _check_fraction(name: str, value: object) -> None:
+    """ValueError unless ``value`` is a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
+
 
 @dataclass
 class History:
-    """Per-epoch record of a training run."""
+    """Per-epoch record of a training run.
+
+    Raises:
+        Nothing itself (a plain record, filled by :func:`train_classifier`).
+    """
 
     config: dict
     loss: list[float] = field(default_factory=list)
@@ -66,9 +102,14 @@ class History:
 
 
 class CrossEntropy:
-    """The plain classification loss (the trainer's default): cross-entropy of ``net(x)`` with label smoothing."""
+    """The plain classification loss (the trainer's default): cross-entropy of ``net(x)`` with label smoothing.
+
+    Raises:
+        ValueError: ``label_smoothing`` outside [0, 1).
+    """
 
     def __init__(self, label_smoothing: float = 0.0):
+        _check_fraction("label_smoothing", label_smoothing)
         self.label_smoothing = label_smoothing
 
     def __call__(self, net: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor,
@@ -77,7 +118,14 @@ class CrossEntropy:
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float in [0, 1], channels-last."""
+    """uint8 (N, C, H, W) -> float in [0, 1], channels-last.
+
+    Raises:
+        ValueError: ``x`` is not uint8 (dividing floats by 255 again would darken them to near black).
+    """
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8:
+        what = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a uint8 tensor (0..255 values); got {what}")
     return (x.float() / 255).contiguous(memory_format=torch.channels_last)
 
 
@@ -87,8 +135,16 @@ def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator | Non
 
     Args:
         x: (N, C, H, W) images of any dtype; stack HR and LR along C to give both the same view.
+        pad: int >= 0, smaller than H and W (reflect padding mirrors the image once).
+
+    Raises:
+        ValueError: ``x`` not a 4-d tensor, ``pad`` not an int in [0, min(H, W)).
     """
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a tensor (N, C, H, W); got {getattr(x, 'shape', type(x).__name__)}")
     n, _, h, w = x.shape
+    if check_int("pad", pad, 0) >= min(h, w):
+        raise ValueError(f"pad must be smaller than the image side ({h}x{w}) for reflect padding; got {pad}")
     dev = x.device
     if pad > 0:
         x = F.pad(x.float() if not x.is_floating_point() else x, (pad, pad, pad, pad), mode="reflect").to(x.dtype)
@@ -108,7 +164,13 @@ def evaluate(model: Classifier, images: torch.Tensor, labels: torch.Tensor, *, b
     """Top-1 accuracy of ``model`` on uint8 ``images`` (N, C, H, W) and ``labels`` (N,).
 
     ``flip`` averages the logits of each image and its mirror image (test-time augmentation).
+
+    Raises:
+        ValueError: as :func:`train_classifier` for the model, the images and the labels; ``batch_size`` not an
+            int >= 1.
     """
+    _check_data(model, images, labels, "images", "labels")
+    check_int("batch_size", batch_size)
     was_training = model.training
     model.eval()
     correct = 0
@@ -122,6 +184,26 @@ def evaluate(model: Classifier, images: torch.Tensor, labels: torch.Tensor, *, b
             correct += int((logits.argmax(1) == labels[start:start + batch_size].to(dev)).sum())
     model.train(was_training)
     return correct / len(images)
+
+
+def _check_data(model: Classifier, images: torch.Tensor, labels: torch.Tensor, name: str, label_name: str) -> None:
+    """Once per call, before any work: a Classifier, a non-empty uint8 (N, C, H, W) batch with the model's C,
+    and N integer labels (N,) that index the model's outputs (a label past them would fail deep in the loss)."""
+    if not isinstance(model, Classifier):
+        raise TypeError(f"model must be a lrlib.models.Classifier (from build_model); got {type(model).__name__}")
+    check_images(name, images, uint8=True, channels=model.mean.numel())
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.is_floating_point() \
+            or labels.dtype == torch.bool:
+        what = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"{label_name} must be an integer tensor (N,) of class indices; got {what}")
+    if len(labels) != len(images) or len(images) == 0:
+        raise ValueError(f"{name} and {label_name} must pair up, one label per image, at least one; got "
+                         f"{len(images)} images and {len(labels)} labels")
+    classes = model.head.out_features
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= classes:
+        raise ValueError(f"{label_name} must be class indices in [0, {classes}) for the model's {classes} outputs; "
+                         f"got values in [{low}, {high}] (build the model with num_classes={max(high + 1, 2)})")
 
 
 def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, *,
@@ -139,14 +221,28 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
 
     Returns:
         :class:`History` with per-epoch loss and test accuracy, wall time and training images/s.
+
+    Raises:
+        TypeError: ``model`` is not a :class:`~lrlib.models.Classifier`, ``config`` not a :class:`TrainConfig`.
+        ValueError: all before any work (data are moved to the model's device, wherever they are):
+            ``images`` (or ``paired``, ``test``'s images) not uint8 (N, C, H, W) with the model's C channels
+            (float images would be divided by 255 again); ``labels`` not integer (N,) class indices within the
+            model's ``num_classes`` (a larger label would fail deep in the loss, on CUDA as a device assert);
+            no images; ``paired`` not one image of the same size per image; ``config.pad`` not smaller than the
+            image side; a ``batch_size`` larger than the data (an epoch would have no step).
     """
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    if paired is not None and (len(paired) != len(images) or paired.shape[2:] != images.shape[2:]):
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
+    config.check()
+    _check_data(model, images, labels, "images", "labels")
+    if paired is not None and (check_images("paired", paired, uint8=True).shape[2:] != images.shape[2:]
+                               or len(paired) != len(images)):
         raise ValueError(f"paired {tuple(paired.shape)} must hold one image of the same size per image "
                          f"{tuple(images.shape)}")
-    if config.schedule not in ("onecycle", "step"):
-        raise ValueError(f"schedule must be 'onecycle' or 'step'; got {config.schedule!r}")
+    if test is not None:
+        _check_data(model, *test, "test images", "test labels")
+    if config.pad >= min(images.shape[2:]):
+        raise ValueError(f"config.pad ({config.pad}) must be smaller than the image side {tuple(images.shape[2:])}")
     loss = loss or CrossEntropy(config.label_smoothing)
     dev = next(model.parameters()).device
     torch.manual_seed(config.seed)

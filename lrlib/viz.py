@@ -16,6 +16,7 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from .checks import check_finite, check_images, check_int, check_positive
 from .paths import repo_root
 
 __all__ = ["style", "markdown_table", "show_source", "Source", "tsne", "tsne_panels", "paper_table",
@@ -28,6 +29,9 @@ def style() -> None:
     Figures: seaborn's whitegrid, readable fonts, PNG output at 110 dpi. Tables: inside IPython,
     DataFrames and Series also get a ``text/markdown`` representation (:func:`markdown_table`), which
     the run report (``lrlib reproduce``) shows; Jupyter still displays their HTML.
+
+    Raises:
+        Nothing: outside IPython the table part is a no-op.
     """
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "axes.titleweight": "bold",
@@ -63,7 +67,12 @@ def markdown_table(frame: pd.DataFrame | pd.Series) -> str:
 
     Returns:
         The table: a header line, an alignment line and one line per row, joined by newlines.
+
+    Raises:
+        TypeError: ``frame`` is neither a DataFrame nor a Series.
     """
+    if not isinstance(frame, (pd.DataFrame, pd.Series)):
+        raise TypeError(f"frame must be a pandas DataFrame or Series; got {type(frame).__name__}")
     if isinstance(frame, pd.Series):
         frame = pd.DataFrame({_label(frame.name): frame})
     index = frame.index
@@ -108,6 +117,9 @@ class Source:
         path: its file, relative to the repository when inside it.
         line: the first line of the definition (decorators included).
         code: the definition, dedented.
+
+    Raises:
+        Nothing itself (a plain record, made by :func:`show_source`).
     """
 
     name: str
@@ -163,11 +175,17 @@ def tsne(features: np.ndarray | torch.Tensor, *, seed: int = 0, pca_dims: int = 
 
     Returns:
         (N, 2) float array.
+
+    Raises:
+        ValueError: features that are not (N, D) numbers, fewer than 5 points, NaN or infinite values,
+            ``pca_dims`` not an int >= 1, ``perplexity`` not a positive number.
     """
-    x = torch.as_tensor(features).float().cpu().numpy()
+    x = check_finite("features", torch.as_tensor(features).float()).cpu().numpy()
     n = len(x)
-    if n < 5:
-        raise ValueError(f"t-SNE needs at least 5 points; got {n}")
+    if x.ndim != 2 or n < 5:
+        raise ValueError(f"t-SNE needs (N, D) features with at least 5 points; got shape {x.shape}")
+    check_int("pca_dims", pca_dims)
+    check_positive("perplexity", perplexity)
     dims = min(pca_dims, n, x.shape[1])
     x = PCA(n_components=dims, random_state=seed).fit_transform(x)
     perplexity = min(perplexity, (n - 1) / 3)
@@ -176,8 +194,22 @@ def tsne(features: np.ndarray | torch.Tensor, *, seed: int = 0, pca_dims: int = 
 
 def tsne_panels(embeddings: dict[str, np.ndarray], labels: np.ndarray | torch.Tensor,
                 classes: Sequence[str], *, suptitle: str = "") -> plt.Figure:
-    """Side-by-side scatter plots of 2-d embeddings (one panel per title), coloured by class."""
+    """Side-by-side scatter plots of 2-d embeddings (one panel per title), coloured by class.
+
+    Raises:
+        ValueError: no embedding, an embedding that is not (N, 2) for the N labels, or labels that are not
+            integer indices into ``classes`` (a point of a class without a name would silently not be drawn).
+    """
     labels = np.asarray(torch.as_tensor(labels).cpu())
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (
+            len(labels) and (labels.min() < 0 or labels.max() >= len(classes))):
+        raise ValueError(f"labels must be (N,) integer indices into the {len(classes)} classes; got dtype "
+                         f"{labels.dtype}, shape {labels.shape}, values such as {labels[:5].tolist()}")
+    if not embeddings:
+        raise ValueError("embeddings is empty: pass at least one title -> (N, 2) embedding")
+    for title, emb in embeddings.items():
+        if np.shape(emb) != (len(labels), 2):
+            raise ValueError(f"embedding {title!r} must be (N, 2) for the {len(labels)} labels; got {np.shape(emb)}")
     n = len(embeddings)
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 5), squeeze=False)
     palette = sns.color_palette("tab10" if len(classes) <= 10 else "husl", len(classes))
@@ -204,7 +236,12 @@ def paper_table(ours: dict[str, dict[str, float]], paper: dict[str, float | None
     Returns:
         DataFrame with rows ``paper_label``, then ``label`` and ``label - paper`` per run,
         columns in the order of the first run's keys.
+
+    Raises:
+        ValueError: ``ours`` is empty (there would be no columns).
     """
+    if not ours:
+        raise ValueError("ours is empty: pass at least one run, label -> {column: value}")
     cols = list(next(iter(ours.values())))
     rows = {paper_label: [paper.get(c) for c in cols]}
     for label, values in ours.items():
@@ -221,7 +258,15 @@ def degradation_grid(rows: dict[str, torch.Tensor], factors: Sequence[int]) -> p
     Args:
         rows: title -> one (3, H, W) uint8 image.
         factors: side down-scaling factors (titles show the area ratio and the LR size).
+
+    Raises:
+        ValueError: no rows, an image that is not uint8 (3, H, W) (a [0, 1] float image would be divided by
+            255 again and show black), and as :func:`lrlib.degrade.low_resolution` for the factors.
     """
+    if not rows:
+        raise ValueError("rows is empty: pass at least one title -> (3, H, W) uint8 image")
+    for name, image in rows.items():
+        check_images(f"rows[{name!r}]", image, uint8=True, ndim=3, channels=3)
     from .degrade import low_resolution, ratio_label
 
     cols = [1, *factors]
@@ -249,7 +294,16 @@ def ratio_plot(tables: dict[str, pd.DataFrame], column: str, *, ylabel: str, tit
         tables: label -> a table indexed by factor with a ``ratio`` column and ``column``.
         spread: optional column of variances drawn as a +-1 standard deviation band.
         refs: label -> value drawn as dashed horizontal reference lines.
+
+    Raises:
+        ValueError: no table, or a table without ``column``, ``spread`` (when given) or ``ratio``.
     """
+    if not tables:
+        raise ValueError("tables is empty: pass at least one label -> table")
+    for label, t in tables.items():
+        missing = [c for c in (column, spread, "ratio") if c is not None and c not in t.columns]
+        if missing:
+            raise ValueError(f"table {label!r} has no column {missing}; it has {list(t.columns)}")
     ax = ax or plt.subplots(figsize=(6.4, 4.2))[1]
     for label, t in tables.items():
         x = np.arange(len(t))

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -73,3 +75,20 @@ def test_offline_torchvision_weights_give_a_clear_error(monkeypatch):
     monkeypatch.setattr(tvm, "vgg16", offline)
     with pytest.raises(RuntimeError, match=r"'vgg16'.*checkpoints.*efficientnet_lite0"):
         load_backbone("vgg16")
+
+
+# --- bad input: a clear ValueError, never silently wrong features ------------------------------------------
+
+
+@pytest.mark.parametrize("images,message", [
+    (torch.rand(1, 3, 16, 16) * 255, "divide by 255"),                       # 0..255 floats, a forgotten / 255
+    (torch.randint(0, 256, (1, 3, 16, 16)), "int64"),                        # int64 would not be divided by 255
+    (torch.rand(1, 1, 16, 16), "C = 3"),                                     # grey, broadcast to 3 channels
+    (torch.full((1, 3, 16, 16), math.nan), "NaN"),
+    (torch.rand(3, 16, 16), r"\(N, C, H, W\)"),
+])
+def test_preprocess_and_extract_refuse_what_would_give_wrong_features(images, message):
+    with pytest.raises(ValueError, match=message):
+        preprocess(images, size=16)
+    with pytest.raises(ValueError, match=message):
+        extract(load_backbone("resnet18", pretrained=False), images, size=16, progress=False)

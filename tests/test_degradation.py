@@ -38,3 +38,36 @@ def test_instance_mode_hr_against_itself_is_perfect():
     assert table.loc[1, "map"] == pytest.approx(1.0) and table["knn_accuracy"].isna().all()
     refs = degradation.reference_distances(torch.randn(6, 4), torch.arange(6))
     assert refs["similar"] is None and refs["different"] > 0
+
+
+# --- bad input: refused before minutes of feature extraction, never a silently wrong table -----------------
+
+
+def _no_extraction(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("features were extracted before the arguments were checked")
+
+    monkeypatch.setattr(degradation, "features", fail)
+
+
+@pytest.mark.parametrize("kwargs,message", [(dict(mode="pixel"), "'pixel'"),
+                                            (dict(labels=torch.arange(5)), "one per image"),
+                                            (dict(factors=[2, 0]), "factor"),
+                                            (dict(images=torch.rand(6, 3, 16, 16) * 255), "divide by 255")])
+def test_feature_shift_checks_its_arguments_before_extracting(monkeypatch, kwargs, message):
+    _no_extraction(monkeypatch)
+    args = dict(images=torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8), labels=torch.arange(6),
+                factors=[2], mode="instance")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        degradation.feature_shift(load_backbone("resnet18", pretrained=False), dataset="t", progress=False, **args)
+
+
+def test_table1_row_and_relevance_refuse_what_they_cannot_use():
+    import pandas as pd
+
+    hr_only = pd.DataFrame({"ratio": ["1/1"], "var_distance": [0.0]}, index=pd.Index([1], name="factor"))
+    with pytest.raises(ValueError, match="factor > 1"):  # the average would be NaN
+        degradation.table1_row(hr_only)
+    with pytest.raises(ValueError, match="1-d"):  # (N, 1) labels would give an (N, N, N) "relevance"
+        degradation.relevance(torch.arange(4)[:, None], "class")

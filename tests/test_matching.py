@@ -206,3 +206,39 @@ def test_pair_stats_and_match_pairs():
         match_pairs([("only", image)], features)
     with pytest.raises(ValueError, match="workers"):
         match_pairs(pairs, features, workers=0)
+
+
+# --- bad input: a clear ValueError, never a silently wrong count or an error from deep inside torch ---------
+
+
+def test_match_refuses_nan_descriptors_and_mixed_devices():
+    desc = torch.nn.functional.normalize(torch.rand(6, 128), dim=1)
+    broken = desc.clone()
+    broken[2, 5] = math.nan  # its distances compare false: the row would silently lose its match
+    with pytest.raises(ValueError, match="desc_b holds 1 NaN"):
+        match(desc, broken)
+    with pytest.raises(ValueError, match="same device"):
+        match(desc, torch.empty(6, 128, device="meta"))
+
+
+SINGULAR = torch.tensor([[1.0, 2, 0], [2, 4, 0], [0, 0, 1]], dtype=torch.float64)
+NAN = torch.tensor([[1.0, 0, math.nan], [0, 1, 0], [0, 0, 1]], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("homography,message", [(SINGULAR, "invertible"), (NAN, "NaN")])
+def test_homographies_must_be_finite_and_invertible(homography, message):
+    xy = torch.rand(5, 2) * 30
+    with pytest.raises(ValueError, match=message):  # NaN: every match silently "incorrect"
+        correct_matches(xy, xy, homography)
+    with pytest.raises(ValueError, match=message):  # singular: torch's LinAlgError from inside
+        repeatability(xy, xy, homography, (32, 32), (32, 32))
+    with pytest.raises(ValueError, match=message):  # NaN: an all-black image
+        warp(torch.rand(16, 16), homography)
+
+
+def test_tolerances_and_points_are_checked():
+    xy = torch.rand(5, 2) * 30
+    with pytest.raises(ValueError, match="tol"):  # a negative tolerance: no match could ever be correct
+        correct_matches(xy, xy, torch.eye(3), tol=-1)
+    with pytest.raises(ValueError, match="src holds"):
+        homography_from_points(torch.tensor([[0.0, 0], [1, 0], [1, 1], [0, math.nan]]), torch.rand(4, 2))

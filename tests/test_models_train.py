@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from lrlib import data
 from lrlib.models import build_model, count_parameters
-from lrlib.train import CrossEntropy, TrainConfig, random_crop_flip, train_classifier
+from lrlib.train import CrossEntropy, TrainConfig, evaluate, random_crop_flip, to_float, train_classifier
 
 
 @pytest.mark.parametrize("name,dim,params", [("alexnet", 256, 2_472_266), ("vgg16", 512, 14_724_042),
@@ -81,3 +81,74 @@ def test_the_loss_and_the_paired_images_come_from_the_caller():
         train_classifier(build_model("alexnet", 10), images, labels, cfg, paired=partners[:3])
     with pytest.raises(ValueError, match="batch_size 512 is larger than the"):
         train_classifier(build_model("alexnet", 10), images[:8], labels[:8], TrainConfig(epochs=1), progress=False)
+
+
+# --- bad input: a clear ValueError before any work, never a wrong answer or an error from deep inside torch ---
+
+
+def _tiny(n=8, classes=2):
+    images = torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8)
+    return build_model("resnet18", classes), images, torch.arange(n) % classes
+
+
+def test_training_refuses_labels_beyond_the_models_classes():
+    model, images, labels = _tiny()
+    with pytest.raises(ValueError, match=r"num_classes=3"):
+        train_classifier(model, images, labels * 2, TrainConfig(epochs=1, batch_size=4), progress=False)
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        evaluate(model, images, labels - 1)
+
+
+def test_training_and_evaluation_refuse_float_images():
+    model, images, labels = _tiny()
+    with pytest.raises(ValueError, match="uint8"):
+        train_classifier(model, images.float() / 255, labels, TrainConfig(epochs=1, batch_size=4), progress=False)
+    with pytest.raises(ValueError, match="uint8"):
+        evaluate(model, images.float() / 255, labels)
+    with pytest.raises(ValueError, match="uint8"):
+        to_float(images.float())
+
+
+def test_training_refuses_labels_and_images_that_do_not_fit():
+    model, images, labels = _tiny()
+    cfg = TrainConfig(epochs=1, batch_size=4)
+    with pytest.raises(ValueError, match="integer tensor"):
+        train_classifier(model, images, labels.float(), cfg, progress=False)
+    with pytest.raises(ValueError, match="pair up"):
+        train_classifier(model, images[:0], labels[:0], cfg, progress=False)
+    with pytest.raises(ValueError, match=r"C = 3"):
+        train_classifier(model, images[:, :1], labels, cfg, progress=False)
+    with pytest.raises(ValueError, match="test labels"):
+        train_classifier(model, images, labels, cfg, test=(images, labels + 5), progress=False)
+    with pytest.raises(ValueError, match="pad"):
+        train_classifier(model, images[..., :4, :4], labels, cfg, progress=False)
+
+
+@pytest.mark.parametrize("field,value", [("batch_size", 0), ("epochs", 0), ("learning_rate", -0.1),
+                                         ("schedule", "cosine"), ("label_smoothing", 1.0), ("pad", -1)])
+def test_train_config_refuses_bad_settings(field, value):
+    with pytest.raises(ValueError, match=field if field != "schedule" else "onecycle"):
+        TrainConfig(**{field: value})
+
+
+def test_random_crop_flip_refuses_a_pad_as_large_as_the_image():
+    with pytest.raises(ValueError, match="pad"):
+        random_crop_flip(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), 4)
+
+
+def test_classifier_refuses_uint8_or_unbatched_input():
+    model = build_model("resnet18").eval()
+    with pytest.raises(ValueError, match=r"x\.float\(\) / 255"):
+        model(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"x\[None\]"):
+        model(torch.rand(3, 32, 32))
+    with pytest.raises(TypeError, match="Module"):
+        count_parameters("resnet18")
+
+
+def test_a_config_changed_after_construction_is_checked_again():
+    model, images, labels = _tiny()
+    cfg = TrainConfig(epochs=1, batch_size=4)
+    cfg.batch_size = 0  # would divide by zero deep inside
+    with pytest.raises(ValueError, match="batch_size"):
+        train_classifier(model, images, labels, cfg, progress=False)

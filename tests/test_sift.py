@@ -7,7 +7,7 @@ import torch
 from skimage import color, data
 
 from lrlib.matching import match, pair_stats, random_homography, warp
-from lrlib.sift import (SIGMAS, Keypoints, _normalise, describe, detect, dog_stack, effective_sigmas,
+from lrlib.sift import (SIGMAS, Keypoints, _normalise, describe, detect, dog_stack, effective_sigmas, gaussian_blur,
                         features_from_stacks, gaussian_stack, opencv_sift_features, sift_features)
 
 
@@ -296,3 +296,30 @@ def test_opencv_wrapper(camera):
     assert len(kp) > 100 and desc.shape == (len(kp), 128)
     torch.testing.assert_close(desc.norm(dim=1), torch.ones(len(kp)), atol=1e-2, rtol=0)
     assert set(kp.level.tolist()) >= {-1, 0}
+
+
+# --- bad input: a clear ValueError, never silently no keypoints or an error from deep inside torch ----------
+
+
+def test_nan_images_and_stacks_are_refused(camera):
+    image = _float(camera[:96, :96])
+    image[10, 10] = math.nan
+    with pytest.raises(ValueError, match="image holds 1 NaN"):
+        sift_features(image)
+    dog = dog_stack(_float(camera[:96, :96]))
+    dog[1, 40, 40] = math.nan
+    with pytest.raises(ValueError, match="dog holds 1 NaN"):
+        detect(dog)
+
+
+def test_opencv_wrapper_refuses_0_255_floats(camera):
+    # np.clip(rint(x * 255)) of 0..255 values is a white image: OpenCV would find nothing, without a word
+    with pytest.raises(ValueError, match="divide by 255"):
+        opencv_sift_features(camera.astype(np.float32))
+
+
+def test_scale_space_arguments_are_checked():
+    with pytest.raises(ValueError, match="sigma"):
+        effective_sigmas([1.0, -1.5])
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        gaussian_blur(torch.rand(32, 32), 1.0)

@@ -5,7 +5,7 @@ from lrlib import data
 from lrlib.degrade import low_resolution
 from lrlib.metrics import psnr
 from lrlib.models import count_parameters
-from lrlib.sr import EDSR, build_sr, super_resolve, train_sr, upsample
+from lrlib.sr import EDSR, ESPCN, SRCNN, VDSR, build_sr, super_resolve, train_sr, upsample
 
 
 @pytest.mark.parametrize("name", ["srcnn", "vdsr", "espcn", "edsr"])
@@ -65,3 +65,37 @@ def test_edsr_training_on_real_photos_lowers_the_loss():
     model = EDSR(2, blocks=2, width=16)
     losses = train_sr(model, lr, hr, steps=200, batch_size=8, learning_rate=1e-3, progress=False)
     assert sum(losses[-20:]) < 0.5 * sum(losses[:20])
+
+
+# --- bad input: a clear ValueError before any work, never a wrong answer or an error from deep inside torch ---
+
+
+def test_train_sr_refuses_pairs_that_do_not_match():
+    model = build_sr("espcn", 2)
+    lr = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    with pytest.raises(ValueError, match="same dtype"):  # the float targets would be divided by 255 again
+        train_sr(model, lr, torch.rand(4, 3, 16, 16), steps=1)
+    with pytest.raises(ValueError, match="do not pair"):  # the heights differ: a scale that does not divide
+        train_sr(model, lr.float() / 255, torch.rand(4, 3, 17, 16), steps=1)
+    with pytest.raises(ValueError, match="divide by 255"):
+        train_sr(model, lr.float(), torch.rand(4, 3, 16, 16) * 255, steps=1)
+    with pytest.raises(ValueError, match="steps"):
+        train_sr(model, lr, lr.repeat_interleave(2, 2).repeat_interleave(2, 3), steps=0)
+
+
+def test_super_resolve_refuses_float_or_no_images():
+    model = build_sr("espcn", 2)
+    with pytest.raises(ValueError, match="uint8"):
+        super_resolve(model, torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="no images"):
+        super_resolve(model, torch.zeros(0, 3, 8, 8, dtype=torch.uint8))
+
+
+def test_networks_and_upsample_refuse_bad_scales_and_inputs():
+    for cls in (SRCNN, VDSR, ESPCN):
+        with pytest.raises(ValueError, match="scale"):
+            cls(1.5)
+    with pytest.raises(ValueError, match="scale"):
+        upsample(torch.rand(1, 3, 4, 4), 0)
+    with pytest.raises(ValueError, match=r"x\.float\(\) / 255"):
+        upsample(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), 2)

@@ -74,18 +74,6 @@ def test_cli_data_list_and_offline_fetch(tmp_path, monkeypatch, capsys):
     assert "sr/b100" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
-def test_distillation_profiles_give_every_data_set_a_student_start(profile):
-    from lrlib.studies.distillation import INITS
-    from lrlib.profiles import SETTINGS
-
-    s = SETTINGS["04_distillation"][profile]
-    assert set(s["inits"]) == set(s["datasets"])
-    assert all(starts and set(starts) <= set(INITS) for starts in s["inits"].values())
-    if profile != "smoke":  # the paper's data set gets both readings of "fine-tuned"
-        assert s["inits"]["cifar10"] == list(INITS)
-
-
 def test_markdown_table_by_hand():
     rows = pd.MultiIndex.from_tuples([("set5", "bicubic"), ("set5", "dog|sr")], names=["data", None])
     columns = pd.MultiIndex.from_tuples([("psnr", "x2"), ("psnr", "x4"), ("note", "")])
@@ -127,3 +115,47 @@ def test_show_source_is_what_runs():
     assert method.name == "lrlib.viz.Source._repr_markdown_" and method.code.startswith("def _repr_markdown_")
     with pytest.raises(TypeError, match="builtins.len has no Python source"):
         viz.show_source(len)
+
+
+# --- bad input: a clear error naming the argument, never a silently wrong figure or setting ---------------
+
+
+def test_tsne_refuses_nan_and_flat_features():
+    x = np.random.default_rng(0).normal(size=(30, 8))
+    x[3, 1] = np.nan
+    with pytest.raises(ValueError, match="features holds 1 NaN"):
+        viz.tsne(x)
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        viz.tsne(np.zeros(30))
+
+
+def test_tsne_panels_refuses_labels_without_a_class_name():
+    emb = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="2 classes"):  # the points of class 2 would silently not be drawn
+        viz.tsne_panels({"a": emb}, np.array([0, 1, 2, 1]), ["cat", "dog"])
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        viz.tsne_panels({"a": emb[:3]}, np.array([0, 1, 1, 1]), ["cat", "dog"])
+
+
+def test_figures_and_tables_refuse_what_they_cannot_show():
+    with pytest.raises(ValueError, match="uint8"):  # a [0, 1] float image would be shown black
+        viz.degradation_grid({"photo": torch.rand(3, 16, 16)}, [2])
+    with pytest.raises(ValueError, match="ours is empty"):
+        viz.paper_table({}, {"1/4": 0.1})
+    with pytest.raises(ValueError, match="no column"):
+        viz.ratio_plot({"a": pd.DataFrame({"ratio": ["1/4"], "map": [0.5]})}, "mAP", ylabel="", title="")
+    with pytest.raises(TypeError, match="DataFrame"):
+        viz.markdown_table([1, 2])
+
+
+def test_setup_names_a_missing_setting_and_refuses_a_device_it_cannot_use():
+    run = setup("01_degradation", "smoke")
+    with pytest.raises(AttributeError, match="did you mean 'factors'"):
+        run.factor
+    with pytest.raises(ValueError, match="'gpu'"):
+        setup("01_degradation", "smoke", device="gpu")
+    with pytest.raises(ValueError, match="seed"):
+        setup("01_degradation", "smoke", seed=-1)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            setup("01_degradation", "quick", device="cuda")

@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from ..backbones import Backbone, features
+from ..checks import check_images, check_int
 from ..degrade import effective_ratio, ratio_label
 from ..metrics import class_distances, distance_stats, knn_accuracy, pair_distances, retrieval_map
 
@@ -28,19 +29,30 @@ def relevance(labels: torch.Tensor, mode: str) -> torch.Tensor:
       task is category retrieval, not finding one's twin).
     * ``"instance"``: only the HR copy of the query itself (mAP is then the mean reciprocal
       rank of the true image, as in near-duplicate search).
+
+    Raises:
+        ValueError: ``labels`` not a 1-d tensor, an unknown ``mode``.
     """
+    if mode not in ("class", "instance"):
+        raise ValueError(f"relevance mode must be 'class' or 'instance'; got {mode!r}")
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1:
+        raise ValueError(f"labels must be a 1-d tensor (N,); got {getattr(labels, 'shape', type(labels).__name__)}")
     n = len(labels)
     eye = torch.eye(n, dtype=torch.bool, device=labels.device)
-    if mode == "instance":
-        return eye
-    if mode == "class":
-        return (labels[:, None] == labels[None, :]) & ~eye
-    raise ValueError(f"relevance mode must be 'class' or 'instance'; got {mode!r}")
+    return eye if mode == "instance" else (labels[:, None] == labels[None, :]) & ~eye
 
 
 def reference_distances(f_hr: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
     """The FSR paper's reference lines: mean distance of different images of one class ("similar")
-    and of different classes ("different"); with one image per class only "different" exists."""
+    and of different classes ("different"); with one image per class only "different" exists.
+
+    Raises:
+        ValueError: fewer than 2 features, not one label per feature, and as
+            :func:`lrlib.metrics.class_distances` and :func:`lrlib.metrics.pair_distances`.
+    """
+    if len(f_hr) != len(labels) or len(f_hr) < 2:
+        raise ValueError(f"f_hr and labels must pair up, at least 2 of each; got {len(f_hr)} features and "
+                         f"{len(labels)} labels")
     if len(torch.unique(labels)) == len(labels):
         n = len(f_hr)
         perm = torch.roll(torch.arange(n), 1)  # every image against another one
@@ -65,8 +77,20 @@ def feature_shift(backbone: Backbone, images: torch.Tensor, labels: torch.Tensor
     Returns:
         A table with one row per factor (1 = the HR reference) and the features by
         factor, ``{1: f_hr, 2: f_lr_x2, ...}``, each (N, dim) on the backbone's device.
+
+    Raises:
+        ValueError: all before any extraction: images not (N, 3, S, S) uint8 or [0, 1] floats, not one label
+            per image, factors not ints >= 1, an unknown ``mode``, ``knn_k`` not an int >= 1; later, as the
+            metrics (:mod:`lrlib.metrics`) for what the features give.
     """
+    check_images("images", images, channels=3)
     labels = torch.as_tensor(labels).to(backbone.device)
+    relevance(labels[:0], mode)  # checks the mode before minutes of extraction
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"labels must be (N,), one per image; got {tuple(labels.shape)} for {len(images)} images")
+    for f in factors:
+        check_int("factor", f)
+    check_int("knn_k", knn_k)
     feats = {f: features(backbone, images, dataset=dataset, factor=f, size=input_size, progress=progress)
              for f in tqdm([1, *factors], desc=f"{dataset}: features", disable=not progress)}
     rel = relevance(labels, mode)
@@ -87,8 +111,16 @@ def feature_shift(backbone: Backbone, images: torch.Tensor, labels: torch.Tensor
 
 
 def table1_row(table: pd.DataFrame) -> dict[str, float]:
-    """The FSR paper's Table 1 layout: variance per ratio (factors > 1) and their average."""
+    """The FSR paper's Table 1 layout: variance per ratio (factors > 1) and their average.
+
+    Raises:
+        ValueError: a table without ``ratio`` and ``var_distance`` columns or without a row for a factor > 1
+            (the average would be NaN).
+    """
     lr = table.drop(index=1, errors="ignore")
+    if not {"ratio", "var_distance"} <= set(table.columns) or lr.empty:
+        raise ValueError(f"table must be feature_shift's table with at least one factor > 1; got columns "
+                         f"{list(table.columns)} and factors {list(table.index)}")
     row = {r: float(v) for r, v in zip(lr["ratio"], lr["var_distance"])}
     row["Average"] = float(np.mean(list(row.values())))
     return row
