@@ -7,7 +7,9 @@ and the accuracy a short `quick` schedule reaches with the HR ResNet-18 teacher.
   Normalize), a ``DataLoader`` with 8 workers, fp32, batch 128, SGD; one epoch timed.
 * lrlib: ``lrlib.train.train_classifier`` (uint8 data on the GPU, GPU crop and flip, bf16,
   channels-last, batch 512), eager and with ``torch.compile``.
-Both train the same CIFAR-10 ResNet-18 (``lrlib.models``) on the same images.
+Both train the same CIFAR-10 ResNet-18 (``lrlib.models``) on the same images. Each speed is also given
+as a share of the GPU's bf16 peak (``--peak-tflops``, about 790 measured on an H200), counting
+``TRAIN_GFLOP`` per training image (forward and backward, 3 x the forward's 1.11 GFLOP).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from lrlib.models import build_model
 from lrlib.paths import write_atomic
 from lrlib.results import provenance
 from lrlib.train import TrainConfig, evaluate, train_classifier
+
+TRAIN_GFLOP = 3.33
+"""Training FLOPs per 32x32 image of the CIFAR ResNet-18 (forward 1.11 GFLOP; backward about twice that)."""
 
 
 class CpuAugmented(Dataset):
@@ -67,6 +72,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[10, 20], help="teacher schedules to time")
     parser.add_argument("--lr", type=float, nargs="+", default=[0.2], help="peak learning rates to try")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--peak-tflops", type=float, default=790.0, help="the GPU's measured bf16 peak (H200: 790)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -74,7 +80,11 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     train, test = data.load("cifar10", "train"), data.load("cifar10", "test")
     report: dict = {"plain_img_per_s": plain_epoch(train.images, train.labels, args.workers)}
-    print(f"plain loop: {report['plain_img_per_s']:.0f} img/s", flush=True)
+    share = lambda img_per_s: img_per_s * TRAIN_GFLOP / 1e3 / args.peak_tflops  # noqa: E731
+    report["peak_tflops"], report["train_gflop_per_image"] = args.peak_tflops, TRAIN_GFLOP
+    report["plain_peak_share"] = share(report["plain_img_per_s"])
+    print(f"plain loop: {report['plain_img_per_s']:.0f} img/s ({report['plain_peak_share']:.1%} of bf16 peak)",
+          flush=True)
     gpu = (train.images.cuda(), train.labels.cuda())
     steps = len(train.labels) // 512 * 512
     for compiled in (False, True):
@@ -84,8 +94,9 @@ def main() -> None:
         key = "lrlib_compiled_img_per_s" if compiled else "lrlib_img_per_s"
         report[key] = steady
         report[key.replace("img_per_s", "first_epoch_s")] = hist.epoch_seconds[0]
+        report[key.replace("img_per_s", "peak_share")] = share(steady)
         print(f"lrlib {'compiled' if compiled else 'eager'}: {steady:.0f} img/s (first epoch {hist.epoch_seconds[0]:.1f} s) "
-              f"x{steady / report['plain_img_per_s']:.1f}", flush=True)
+              f"x{steady / report['plain_img_per_s']:.1f}, {share(steady):.1%} of bf16 peak", flush=True)
     report["teacher"] = []
     for epochs in args.epochs:
         for lr in args.lr:

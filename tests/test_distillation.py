@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from collections import Counter
 
 import pytest
 import torch
@@ -235,3 +236,51 @@ def test_welch_and_paired_p_match_scipy_and_are_none_where_undefined():
     assert distillation._paired_p([0.7, 0.8], [0.6, 0.7]) is None  # equal differences: no spread to test
     with pytest.raises(ValueError, match="paired"):
         distillation._paired_p([0.7, 0.8], [0.6])
+
+
+def test_plan_counts_the_trainings_the_notebook_runs(tmp_path):
+    """The notebook's loops, run on tiny data with a run cache: the trainings stored per network are what plan says."""
+    images, labels = _samples()
+    classes = int(labels.max()) + 1
+    settings = dict(starts={"samples": {"alexnet": ["teacher", "baseline"]}}, factors=[4], seeds=[0, 1], lam=2.0,
+                    lambdas=[0.1, 2.0], sweep_archs=["alexnet"], sr_networks=["espcn"], sr_steps=2,
+                    teacher=dict(epochs=2), base=dict(epochs=1), finetune=dict(epochs=1))
+    cfg = {k: TrainConfig(batch_size=8, learning_rate=0.01, bf16=False, **settings[k])
+           for k in ("teacher", "base", "finetune")}
+    cache, key = RunCache(tmp_path), distillation.data_key("samples", images, images)
+    lr = low_resolution_uint8(images, 4)
+    teacher = distillation.train_teacher("alexnet", (images, labels), (images, labels), cfg["teacher"], data=key,
+                                         num_classes=classes, cache=cache)
+    for name, arch, f, init in distillation.cells(settings):
+        distillation.dfd_cell(arch, (images, labels), (images, labels), lr, lr, data=key, factor=f, teacher=teacher,
+                              base=cfg["base"], finetune=cfg["finetune"], seeds=settings["seeds"], lam=2.0,
+                              init=init, num_classes=classes, cache=cache)
+    for lam in settings["lambdas"]:  # the sweep: first seed, first start
+        distillation.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, data=key, factor=4,
+                              teacher=teacher, base=cfg["base"], finetune=cfg["finetune"], seeds=[0], lam=lam,
+                              init="teacher", num_classes=classes, cache=cache)
+    distillation.sr_rows(["espcn"], distillation.TABLE2_ARCH, (images, labels), (images, labels), cfg["base"],
+                         data=key, sr_steps=2, seeds=settings["seeds"], num_classes=classes, cache=cache)
+    stored = Counter(json.loads(record.read_text())["key"]["arch"] for record in tmp_path.glob("*.json"))
+    planned = distillation.plan(settings, {"samples": len(images)})
+    assert planned.loc["alexnet", "trainings"] == stored["alexnet"] == 1 + 2 + 2 * 2 * 2 + 1
+    assert planned.loc[distillation.TABLE2_ARCH, "trainings"] == stored[distillation.TABLE2_ARCH] == 2
+    assert planned.loc["alexnet", "epochs"] == 2 + 2 * 1 + 9 * 1
+    assert planned.loc["alexnet", "training images (M)"] == pytest.approx(13 * len(images) / 1e6, abs=0.01)
+    with pytest.raises(ValueError, match=r"starts\['samples'\]\['alexnet'\]"):
+        distillation.cells({**settings, "starts": {"samples": {"alexnet": ["scratch"]}}})
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_the_profiles_keep_what_the_study_needs(profile):
+    from lrlib.profiles import SETTINGS
+
+    s = SETTINGS["04_distillation"][profile]
+    jobs = distillation.cells(s)  # every start is a known one
+    first = next(iter(s["starts"]))
+    assert all(arch in s["starts"][first] for arch in s["sweep_archs"]) and len(s["lambdas"]) >= 3
+    if profile != "smoke":  # the paper's headline cell gets both readings of "fine-tuned", 3 seeds, both sizes
+        assert {(a, f, i) for n, a, f, i in jobs if n == "cifar10"} >= {("resnet18", f, i) for f in (4, 2)
+                                                                         for i in distillation.INITS}
+        assert {a for n, a, f, i in jobs if n == "cifar10"} == {"alexnet", "vgg16", "resnet18"}
+        assert len(s["seeds"]) == 3 and len(s["lambdas"]) >= 4 and s["lam"] in s["lambdas"]

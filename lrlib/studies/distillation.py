@@ -29,13 +29,22 @@ from ..results import RunCache, fingerprint
 from ..sr import build_sr, super_resolve, train_sr, upsample
 from ..train import TRAINER_VERSION, TrainConfig, evaluate, train_classifier
 
-__all__ = ["VERSION", "INITS", "dfd_loss", "DistillationLoss", "Teacher", "data_key", "classification_data",
-           "train_teacher", "dfd_cell", "sr_rows", "table1_frame", "findings"]
+__all__ = ["VERSION", "INITS", "TRAIN_SIZES", "TABLE2_ARCH", "dfd_loss", "DistillationLoss", "Teacher", "data_key",
+           "classification_data", "cells", "plan", "train_teacher", "dfd_cell", "sr_rows", "table1_frame", "findings"]
 
 VERSION = 2
 """Bumped whenever this module's training code changes; it is part of every cache key here."""
 
 INITS = ("teacher", "baseline")
+
+TABLE2_ARCH = "resnet18"
+"""Table 2's classifier (the paper's): the network trained on super-resolved images."""
+
+SR_BATCH = 64
+"""Patches per step of Table 2's SR networks (:func:`lrlib.sr.train_sr`'s batch)."""
+
+TRAIN_SIZES = {"cifar10": 50_000, "fashion-mnist": 60_000, "svhn": 73_257}
+"""Training images per data set, for :func:`plan` before anything is loaded."""
 
 
 def dfd_loss(logits: torch.Tensor, labels: torch.Tensor, f_student: torch.Tensor, f_teacher: torch.Tensor,
@@ -120,6 +129,61 @@ def _trained(arch: str, num_classes: int, images: torch.Tensor, labels: torch.Te
         model = copy.deepcopy(start).train().requires_grad_(True)
     history = train_classifier(model, images, labels, config, progress=False, **train_kwargs)
     return model, {"accuracy": evaluate(model, *test), "loss": history.loss}
+
+
+def cells(settings: dict) -> list[tuple[str, str, int, str]]:
+    """The Table 1 cells a profile of notebook 04 asks for, in the notebook's order: (data set, network,
+    factor, student start), from its ``starts`` (data set -> network -> starts) and ``factors``."""
+    for name, archs in settings["starts"].items():
+        for arch, inits in archs.items():
+            if not inits or not set(inits) <= set(INITS):
+                raise ValueError(f"starts[{name!r}][{arch!r}] must be a non-empty list of {INITS}; got {inits!r}")
+    return [(name, arch, f, init) for name, archs in settings["starts"].items() for arch, inits in archs.items()
+            for f in settings["factors"] for init in inits]
+
+
+def plan(settings: dict, sizes: dict[str, int] | None = None) -> pd.DataFrame:
+    """The work a profile of notebook 04 asks for, per network, so a reader can predict its time on a GPU
+    (divide by the network's training images per second).
+
+    Counts what is trained once, as the run cache does: each baseline once for both starts, one control per
+    seed and start whatever lambda, the sweep's lambda = ``lam`` point from Table 1.
+
+    Args:
+        settings: the profile's settings (:data:`lrlib.profiles.SETTINGS` ``["04_distillation"][profile]``).
+        sizes: training images per data set (default :data:`TRAIN_SIZES`).
+
+    Returns:
+        One row per network (and per SR network of Table 2): trainings, epochs in all, training image
+        passes and teacher forward passes (millions).
+    """
+    sizes = {**TRAIN_SIZES, **(sizes or {})}
+    seeds, epochs = len(settings["seeds"]), {k: settings[k].get("epochs", 20) for k in ("teacher", "base", "finetune")}
+    work: dict[str, list[float]] = {}
+
+    def add(arch: str, trainings: int, n_epochs: int, images: int, teacher_passes: int = 0) -> None:
+        row = work.setdefault(arch, [0, 0, 0.0, 0.0])
+        row[0] += trainings
+        row[1] += trainings * n_epochs
+        row[2] += trainings * n_epochs * images / 1e6
+        row[3] += trainings * teacher_passes * images / 1e6
+
+    for name, archs in settings["starts"].items():
+        for arch, inits in archs.items():
+            n, f, ft = sizes[name], len(settings["factors"]), epochs["finetune"]
+            add(arch, 1, epochs["teacher"], n)
+            add(arch, f * seeds, epochs["base"], n)
+            add(arch, f * seeds * len(inits), ft, n, teacher_passes=ft)  # DFD: the teacher sees every HR view
+            add(arch, f * seeds * len(inits), ft, n)                     # its lambda = 0 control
+    first = next(iter(settings["starts"]))
+    for arch in settings["sweep_archs"]:
+        new = len([lam for lam in settings["lambdas"] if lam != settings["lam"]])
+        add(arch, new, epochs["finetune"], sizes[first], teacher_passes=epochs["finetune"])
+    for sr_name in settings["sr_networks"]:
+        add(TABLE2_ARCH, seeds, epochs["base"], sizes[first])  # the classifier on the super-resolved images
+        work[f"{sr_name} (SR, 8x8 -> 16x16)"] = [seeds, 0, seeds * settings["sr_steps"] * SR_BATCH / 1e6, 0.0]
+    frame = pd.DataFrame(work, index=["trainings", "epochs", "training images (M)", "teacher passes (M)"]).T
+    return frame.astype({"trainings": int, "epochs": int}).round(2)
 
 
 def train_teacher(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
@@ -234,8 +298,8 @@ def _sr_then_classify(sr_name: str, arch: str, train: tuple[torch.Tensor, torch.
 
     torch.manual_seed(config.seed)
     sr = build_sr(sr_name, 2).to(train[0].device)
-    losses = train_sr(sr, shrink(train[0], 4), shrink(train[0], 2), steps=sr_steps, seed=config.seed,
-                      progress=False)
+    losses = train_sr(sr, shrink(train[0], 4), shrink(train[0], 2), steps=sr_steps, batch_size=SR_BATCH,
+                      seed=config.seed, progress=False)
 
     def restore(images: torch.Tensor) -> torch.Tensor:
         sixteen = super_resolve(sr, shrink(images, 4)).float() / 255
