@@ -30,13 +30,16 @@ give between the two images of a pair (Tables 6-8).
 Images here are grey, float, (1, 1, H, W) in [0, 1]; HR images are cropped to a multiple of the
 scale first, so LR and HR pixels line up and HR coordinates stay valid for the homographies.
 
-The study is a package because it is two things of some length: ``method`` (the paper's networks,
-their training target and the DoG PSNR) and ``experiments`` (the tables of notebook 05).
+The study is a package because it is three things of some length: ``method`` (the paper's networks,
+their training target and the DoG PSNR), ``experiments`` (the tables of notebook 05) and ``stand_in``
+(whether our SIFT, which runs on predicted stacks, is a fair stand-in for OpenCV's).
 """
 
 from .experiments import (LEARNED, METHODS, PairTuple, convention_fit, crop_to_scale, findings, graf_pairs,
-                          match_summary, match_table, opencv_agreement, photo_set, prediction_speed, psnr_table,
-                          psnr_wide, spectra, stacks, to_grey_float, train_models, warped_pairs)
+                          match_summary, match_table, photo_set, prediction_speed, psnr_table, psnr_wide, spectra,
+                          stacks, to_grey_float, train_models, warped_pairs)
+from .stand_in import (correct_matches_side_by_side, descriptors_at_opencv_keypoints, opencv_agreement,
+                       ratio_match_agreement)
 from .method import (DEFAULT_BLOCKS, DOG_PSNR_CONVENTIONS, DoGSR, LevelNet, PatchPool, dog_psnr, dog_uint8,
                      patch_pool, predict_image, train_dogsr)
 
@@ -44,4 +47,5 @@ __all__ = ["DEFAULT_BLOCKS", "LevelNet", "DoGSR", "PatchPool", "patch_pool", "tr
            "DOG_PSNR_CONVENTIONS", "dog_uint8", "dog_psnr", "METHODS", "LEARNED", "PairTuple", "photo_set",
            "graf_pairs", "warped_pairs", "to_grey_float", "crop_to_scale", "opencv_agreement", "spectra",
            "train_models", "stacks", "psnr_table", "convention_fit", "psnr_wide", "match_table", "match_summary",
-           "prediction_speed", "findings"]
+           "prediction_speed", "findings", "descriptors_at_opencv_keypoints", "ratio_match_agreement",
+           "correct_matches_side_by_side"]

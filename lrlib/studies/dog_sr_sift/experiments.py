@@ -3,6 +3,7 @@ SIFT matches with geometric checks, power spectra, and the findings beside the p
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -15,17 +16,17 @@ from tqdm import tqdm
 
 from ... import data
 from ...degrade import low_resolution
-from ...device import bf16_autocast, synchronize
+from ...device import bf16_autocast, fixed_algorithms, synchronize
 from ...matching import Pair, match_pairs, random_homography, warp
 from ...metrics import mean_log_power, radial_power_spectrum
 from ...models import count_parameters
 from ...results import RunCache
-from ...sift import SIGMAS, dog_stack, features_from_stacks, gaussian_stack, opencv_sift_features, sift_features
+from ...sift import SIGMAS, dog_stack, features_from_stacks, gaussian_stack
 from ...sr import build_sr, train_sr, upsample
 from .method import DoGSR, dog_psnr, dog_uint8, patch_pool, predict_image, train_dogsr
 
 __all__ = ["METHODS", "LEARNED", "PairTuple", "photo_set", "graf_pairs", "warped_pairs", "to_grey_float",
-           "crop_to_scale", "opencv_agreement", "spectra", "train_models", "stacks", "psnr_table", "convention_fit",
+           "crop_to_scale", "spectra", "train_models", "stacks", "psnr_table", "convention_fit",
            "psnr_wide", "match_table", "match_summary", "prediction_speed", "findings"]
 
 PairTuple = tuple[str, torch.Tensor, torch.Tensor, "torch.Tensor | None"]
@@ -62,39 +63,6 @@ def warped_pairs(photos: Sequence[tuple[str, torch.Tensor]], *, strength: float,
         h = random_homography(image.shape[-2], image.shape[-1], strength=strength, generator=generator)
         pairs.append((f"{name} (warped)", image, warp(image, h), h))
     return pairs
-
-
-def opencv_agreement(images: Sequence[torch.Tensor], *, cascade: bool, tol: float = 2.0,
-                     scale_ratio: float = 1.5) -> dict[str, float]:
-    """How much our detector on the paper's five levels behaves like SIFT: our keypoints
-    (:func:`lrlib.sift.sift_features`) against OpenCV's SIFT keypoints (all octaves) on the same photos.
-
-    A keypoint of ours *coincides* with one of OpenCV's when they lie within ``tol`` pixels and their
-    scales differ by less than ``scale_ratio`` times (ours: the level's blur combined with the 0.5-pixel
-    blur SIFT assumes every image carries; OpenCV's: half its keypoint size).
-
-    Args:
-        images: (1, H, W) uint8 grey photos.
-        cascade: which reading of the sigmas to test.
-
-    Returns:
-        ``keypoints per photo`` (ours and OpenCV's), ``precision`` (share of ours that coincide with one
-        of OpenCV's) and ``recall`` (share of OpenCV's that coincide with one of ours), pooled over photos.
-    """
-    ours_n = cv_n = ours_hit = cv_hit = 0
-    for image in images:
-        grey = to_grey_float(image)[0, 0]
-        ours, _ = sift_features(grey, cascade=cascade)
-        theirs, _ = opencv_sift_features(grey)
-        if len(ours) and len(theirs):
-            near = torch.cdist(ours.xy.double().cpu(), theirs.xy.double()) <= tol
-            sigma = torch.sqrt(ours.sigma.double().cpu() ** 2 + 0.25)
-            alike = (sigma[:, None] / theirs.sigma.double()[None]).log().abs() < np.log(scale_ratio)
-            ours_hit += int((near & alike).any(1).sum())
-            cv_hit += int((near & alike).any(0).sum())
-        ours_n, cv_n = ours_n + len(ours), cv_n + len(theirs)
-    return {"our keypoints per photo": ours_n / len(images), "OpenCV keypoints per photo": cv_n / len(images),
-            "precision": ours_hit / max(ours_n, 1), "recall": cv_hit / max(cv_n, 1)}
 
 
 def to_grey_float(image: torch.Tensor) -> torch.Tensor:
@@ -238,22 +206,29 @@ def psnr_table(photos: dict[str, Sequence[torch.Tensor]], scales: Sequence[int],
         Long table: set, scale, method, level (D1..D4), convention, psnr (dB, mean over the set's
         images; ``scale`` border pixels shaved, as is usual for SR).
     """
-    rows = []
     jobs = [(name, s, image) for name, images in photos.items() for s in scales for image in images]
-    for name, s, image in tqdm(jobs, desc="DoG PSNR", disable=not progress, leave=False):
-        hr = crop_to_scale(to_grey_float(image.to(device)), s)
-        target = stacks("original", hr, s, models[s], cascade=cascade)
-        for method in methods:
-            pred = stacks(method, hr, s, models[s], cascade=cascade)
-            for convention in conventions:
-                # uint8-clipped rebuilds the DoGs from 8-bit Gaussian levels; the others use the float DoGs.
-                p, t = ((dog_uint8(pred[0]), dog_uint8(target[0])) if convention == "uint8-clipped"
-                        else (pred[1], target[1]))
-                for level in range(t.shape[0]):
-                    rows.append({"set": name, "scale": s, "method": method, "level": f"D{level + 1}",
-                                 "convention": convention, "psnr": dog_psnr(p[level], t[level], convention, shave=s)})
+    with fixed_algorithms():  # about 70 image sizes: cuDNN autotuning would cost more than it saves
+        rows = [row for name, s, image in tqdm(jobs, desc="DoG PSNR", disable=not progress, leave=False)
+                for row in _psnr_rows(name, s, image, models[s], cascade, conventions, methods, device)]
     frame = pd.DataFrame(rows)
     return frame.groupby(["set", "scale", "method", "level", "convention"], as_index=False, sort=False)["psnr"].mean()
+
+
+def _psnr_rows(name: str, s: int, image: torch.Tensor, models: dict[str, nn.Module], cascade: bool,
+               conventions: Sequence[str], methods: Sequence[str], device: torch.device) -> list[dict]:
+    """The rows of :func:`psnr_table` for one photo at one scale: one per method, DoG level and convention."""
+    hr = crop_to_scale(to_grey_float(image.to(device)), s)
+    target = stacks("original", hr, s, models, cascade=cascade)
+    rows = []
+    for method in methods:
+        pred = stacks(method, hr, s, models, cascade=cascade)
+        for convention in conventions:
+            # uint8-clipped rebuilds the DoGs from 8-bit Gaussian levels; the others use the float DoGs.
+            p, t = ((dog_uint8(pred[0]), dog_uint8(target[0])) if convention == "uint8-clipped"
+                    else (pred[1], target[1]))
+            rows += [{"set": name, "scale": s, "method": method, "level": f"D{level + 1}", "convention": convention,
+                      "psnr": dog_psnr(p[level], t[level], convention, shave=s)} for level in range(t.shape[0])]
+    return rows
 
 
 def convention_fit(psnr: pd.DataFrame, paper: dict[str, dict[tuple[str, int], dict[str, float]]]) -> pd.DataFrame:
@@ -303,16 +278,25 @@ def match_table(pairs: Sequence[PairTuple], scales: Sequence[int], models: dict[
         One row per (scale, method, pair): keypoints in a and b, matches, and with a homography
         correct matches, precision and repeatability (NaN without one).
     """
-    tables = []
-    for s in scales:
-        cropped = [Pair(name, *(crop_to_scale(to_grey_float(x.to(device)), s) for x in (a, b)), h)
-                   for name, a, b, h in pairs]
-        for method in tqdm(methods, desc=f"SIFT matches x{s}", disable=not progress, leave=False):
-            def features(image: torch.Tensor, method: str = method) -> tuple:
-                return features_from_stacks(*stacks(method, image, s, models[s], cascade=cascade), cascade=cascade)
+    def crop(s: int) -> list[Pair]:
+        return [Pair(name, *(crop_to_scale(to_grey_float(x.to(device)), s) for x in (a, b)), h)
+                for name, a, b, h in pairs]
 
-            table = match_pairs(cropped, features, ratio=ratio, tol=tol, workers=workers)
-            tables.append(table.assign(scale=s, method=method))
+    def table(method: str, s: int, cropped: list[Pair]) -> pd.DataFrame:
+        def features(image: torch.Tensor) -> tuple:
+            return features_from_stacks(*stacks(method, image, s, models[s], cascade=cascade), cascade=cascade)
+
+        return match_pairs(cropped, features, ratio=ratio, tol=tol, workers=workers)
+
+    tables = []
+    with fixed_algorithms():  # many image sizes: cuDNN autotuning would cost more than it saves
+        # the original pair does not depend on the scale: one run, on a crop that every scale divides
+        original = table("original", scales[0], crop(math.lcm(*scales))) if "original" in methods else None
+        for s in scales:
+            cropped = crop(s)
+            for method in tqdm(methods, desc=f"SIFT matches x{s}", disable=not progress, leave=False):
+                found = original if method == "original" else table(method, s, cropped)
+                tables.append(found.assign(scale=s, method=method))
     return pd.concat(tables, ignore_index=True)
 
 
