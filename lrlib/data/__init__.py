@@ -8,12 +8,17 @@ turns it into tensors::
     crops = data.load("b100", size=256)                 # 256 x 256 centre crops of every photo
     full = data.photos("set14", grey=True)              # [(stem, (1, H, W) uint8)], full size
     pairs = data.load_pairs("graf")                     # [ImagePair(name, a, b, homography)]
+    voc = data.load_multilabel("voc2007", "test", size=224)  # images + targets (N, 20) int8 in {1, 0, -1}
+    oxford = data.load_retrieval("oxford5k", size=224)  # queries, database, (Q, M) relevant and junk masks
 
 Whatever the source (pickles, JPEG folders, idx files, .mat files, photos), :func:`load` returns an
 :class:`ImageSet` of ``uint8`` images shaped ``(N, 3, H, W)`` with ``int64`` labels, on the device
 you ask for. Grey images are repeated into three channels, so every later step sees RGB.
-:func:`photos` gives the photos of a photo set at full size (sizes differ: one tensor each), and
-:func:`load_pairs` the image pairs of the matching sets with their ground-truth homographies.
+:func:`photos` gives the photos of a photo set at full size (sizes differ: one tensor each),
+:func:`load_pairs` the image pairs of the matching sets with their ground-truth homographies,
+:func:`load_multilabel` photos with several labels each (:class:`MultiLabelSet`), and
+:func:`load_retrieval` a retrieval benchmark's queries and database with its ground truth
+(:class:`RetrievalSet`, ready for :func:`lrlib.metrics.retrieval_map`).
 
 Where the files live
     Under :func:`lrlib.paths.data_root`: ``$LRLIB_DATA`` if set, else the repository's ``data/`` folder
@@ -22,7 +27,8 @@ Where the files live
 How the files get there
     :func:`fetch` downloads a data set where its source allows, checks the file's MD5 against
     the registry and unpacks it. Files already in place whose MD5 matches are reused, never
-    downloaded again. Offline, or for sets with no download, :class:`DatasetMissing` says which
+    downloaded again (where the source publishes no MD5, files are saved unverified, with a warning,
+    and reused as they are). Offline, or for sets with no download, :class:`DatasetMissing` says which
     files to put where. :func:`load` never downloads: it raises :class:`DatasetMissing` instead.
 
 The entries
@@ -38,6 +44,14 @@ The entries
                          (``load_pairs("graf")``; files in ``<root>/pairs/graf/``, no download).
     ``pairs``            any folder of image pairs listed in a ``pairs.txt``:
                          ``load_pairs("pairs", folder="path/to/folder")``.
+    ``voc2007``          PASCAL VOC2007 classification, trainval/test (train/val too), 20 classes, several
+                         per photo: ``load_multilabel("voc2007", split, size=S)``; devkit layout in
+                         ``<root>/voc2007/VOCdevkit/VOC2007/``. Downloads checked by MD5.
+    ``oxford5k``, ``paris6k``  the Oxford and Paris buildings: 55 cropped queries each, ground truth from
+                         revisitop's ``gnd_<set>.pkl`` (a restricted unpickler: plain data only):
+                         ``load_retrieval(name, size=S)``; photos in ``<root>/<set>/jpg/``. No MD5 published.
+    ``holidays``         INRIA Holidays: 500 groups in ``<root>/holidays/jpg/``, ``<group>00.jpg`` the query
+                         of its group: ``load_retrieval("holidays", size=S)``. No MD5 published.
 
 Caches
     Decoding 60,000 JPEGs takes a while, so decoded pixels are cached as uint8 arrays in
@@ -48,17 +62,21 @@ Caches
 
 The package
     ``registry`` (the entries), ``fetching`` (status, download, unpack; ``archives`` unpacks safely),
-    ``formats`` (CIFAR-10, idx and .mat readers), ``images`` (decoding photo files), ``labelled``
-    (:func:`load`, :class:`ImageSet`), ``photo_sets`` (:func:`photos`, the bundled samples), ``pairs``
-    (:func:`load_pairs`, :class:`ImagePair`). Import from ``lrlib.data``: the modules are its inside.
+    ``formats`` (CIFAR-10, idx and .mat readers; the plain-data unpickler), ``images`` (decoding photo
+    files), ``labelled`` (:func:`load`, :class:`ImageSet`), ``photo_sets`` (:func:`photos`, the bundled
+    samples), ``pairs`` (:func:`load_pairs`, :class:`ImagePair`), ``voc`` (:func:`load_multilabel`,
+    :class:`MultiLabelSet`), ``retrieval`` (:func:`load_retrieval`, :class:`RetrievalSet`). Import from ``lrlib.data``: the modules are its inside.
 """
 
 from .fetching import fetch, status
 from .labelled import ImageSet, concat, load
 from .pairs import ImagePair, load_pairs
 from .photo_sets import photos
-from .registry import (CIFAR10_CLASSES, FASHION_CLASSES, SVHN_CLASSES, DatasetMissing, Download, Entry, datasets,
-                       md5sum)
+from .registry import (CIFAR10_CLASSES, FASHION_CLASSES, SVHN_CLASSES, VOC_CLASSES, DatasetMissing, Download, Entry,
+                       datasets, md5sum)
+from .retrieval import RetrievalSet, load_retrieval
+from .voc import MultiLabelSet, load_multilabel
 
-__all__ = ["DatasetMissing", "ImageSet", "ImagePair", "Download", "Entry", "datasets", "status", "fetch", "load",
-           "photos", "load_pairs", "concat", "md5sum", "CIFAR10_CLASSES", "FASHION_CLASSES", "SVHN_CLASSES"]
+__all__ = ["DatasetMissing", "ImageSet", "ImagePair", "MultiLabelSet", "RetrievalSet", "Download", "Entry",
+           "datasets", "status", "fetch", "load", "photos", "load_pairs", "load_multilabel", "load_retrieval", "concat",
+           "md5sum", "CIFAR10_CLASSES", "FASHION_CLASSES", "SVHN_CLASSES", "VOC_CLASSES"]

@@ -54,6 +54,29 @@ def _safe_extract(archive: Path, dest: Path) -> None:
     write_atomic(_marker(dest, archive.name), json.dumps(_count_by_top(files), indent=1, sort_keys=True))
 
 
+def _unpack_flat(archive: Path, dest: Path, suffixes: tuple[str, ...]) -> int:
+    """Unpack ``archive`` safely (see :func:`_safe_extract`) and move every file it holds whose suffix is in
+    ``suffixes`` (any case), at any depth, straight into ``dest``: one flat folder, whatever the archive's layout.
+
+    The archive is unpacked into a hidden folder next to ``dest``, removed afterwards. Files already in ``dest``
+    are kept (so of two files with one name, the first stays); hidden files (``._x.jpg``, left by macOS) are
+    skipped. Returns how many files were moved.
+    """
+    staging = dest.parent / f".unpacking-{archive.name}"
+    dest.mkdir(parents=True, exist_ok=True)
+    moved = 0
+    try:
+        _safe_extract(archive, staging)
+        for path in sorted(staging.rglob("*")):
+            wanted = path.suffix.lower() in suffixes and not path.name.startswith(".")
+            if wanted and path.is_file() and not (dest / path.name).exists():
+                os.replace(path, dest / path.name)
+                moved += 1
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return moved
+
+
 def _check_tar_end(archive: Path, tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> None:
     """Refuse a tar whose (decompressed) stream holds anything but zeros after the last member's data.
 

@@ -7,27 +7,30 @@ import hashlib
 import http.client
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..paths import atomic_file
 from . import formats
-from .archives import _safe_extract
+from .archives import _safe_extract, _unpack_flat, _unpacked_tree
 from .formats import (_cifar_jpeg_archive, _cifar_jpeg_cache, _cifar_jpeg_copy, _cifar_jpeg_tree, _cifar_pickles,
                       _fashion_files, _svhn_file)
-from .images import _photo_files
+from .images import PHOTO_SUFFIXES, _photo_files
 from .pairs import _describe_missing, _graf_missing
 from .photo_sets import _photo_set_files
 from .registry import DatasetMissing, Download, Entry, _entry, _root, md5sum
+from .retrieval import _images_incomplete, _retrieval_ready
+from .voc import VOC_ARCHIVES, _split_ready, _voc_status
 
 
 # --- status ----------------------------------------------------------------------------------------
 
 
 def status(name: str, *, root: Path | None = None) -> str:
-    """``"ready"``, ``"grey copy only"`` (a photo set), ``"missing"`` or ``"ships with packages"``: a quick look,
-    nothing is read or decoded.
+    """``"ready"``, ``"grey copy only"`` (a photo set), ``"trainval only"`` / ``"test only"`` (voc2007),
+    ``"missing"`` or ``"ships with packages"``: a quick look, nothing is read or decoded.
 
     Used by ``lrlib data list``. ``images`` and ``pairs`` (any folder you name) count as ready.
 
@@ -39,7 +42,11 @@ def status(name: str, *, root: Path | None = None) -> str:
         return "ships with packages"
     if not entry.folder:  # images, pairs: any folder you name
         return "ready"
-    if entry.kind == "photos":
+    if entry.kind == "multilabel":
+        return _voc_status(entry, root)
+    if entry.kind == "retrieval":
+        ready = _retrieval_ready(entry, root)
+    elif entry.kind == "photos":
         ready = bool(_photo_files(root / entry.folder))
         if not ready and entry.grey_folder and _photo_files(root / entry.grey_folder):
             return "grey copy only"
@@ -63,6 +70,8 @@ def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path
 
     Files already in place are reused: a downloaded file whose MD5 matches is never downloaded
     again, and a usable copy placed by hand (e.g. the CIFAR-10 JPEG archive) means no download.
+    Oxford5k, Paris6k and Holidays publish no checksums: their files are saved unverified (a warning says
+    so, with the MD5 of the copy), and a file already in place is reused as it is.
 
     Args:
         name: a registry name (see :func:`datasets`).
@@ -74,12 +83,12 @@ def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path
 
     Raises:
         ValueError: unknown name, ``images`` or ``pairs`` (nothing to fetch), a data root that is a
-            file, a download whose MD5 is wrong (the file is deleted), or a damaged or unsafe archive
-            (nothing is unpacked: delete it and get it again).
+            file, a download whose MD5 is wrong (the file is deleted), a damaged or unsafe archive
+            (nothing is unpacked: delete it and get it again), or a damaged or unsafe ground-truth pickle.
         DatasetMissing: it cannot be downloaded (offline, unreachable, or no download exists): the
             message says which files to put where, and names a file already there with the wrong MD5;
             or a copy unpacked from an archive has lost files and the archive is gone (the message
-            says how many, and what to delete).
+            says how many, and what to delete), or the archives unpacked lack photos of the set.
     """
     entry, root = _entry(name), _root(root)
     if entry.kind == "samples":
@@ -100,6 +109,10 @@ def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path
         if missing:
             raise DatasetMissing(f"{name}: {folder} {_describe_missing(folder, missing)}.\n{entry.instructions(root)}")
         return folder
+    if entry.kind == "multilabel":
+        return _fetch_voc(entry, root, progress)
+    if entry.kind == "retrieval":
+        return _fetch_retrieval(entry, root, progress)
     if name == "cifar10":
         return _fetch_cifar10(entry, root, progress)
     if name == "svhn":
@@ -164,13 +177,57 @@ def _fetch_fashion(entry: Entry, root: Path, progress: bool) -> Path:
     return folder
 
 
+def _fetch_voc(entry: Entry, root: Path, progress: bool) -> Path:
+    """voc2007: download both tars (each holds ``VOCdevkit/VOC2007/``) and unpack them into ``<root>/voc2007``.
+
+    A split placed by hand, without its tar, is used as it is; a tar that is there is checked (MD5) and unpacked
+    again unless the marker of its unpack vouches for the tree.
+    """
+    folder = root / entry.folder
+    for download in entry.downloads:
+        archive = folder / download.filename
+        if archive.is_file() or not _split_ready(entry, root, VOC_ARCHIVES[download.filename]):
+            _ensure_download(download, archive, entry, root, progress)
+            _unpacked_tree(folder, "VOCdevkit", download.filename, archive, entry.instructions(root))
+    missing = [split for split in VOC_ARCHIVES.values() if not _split_ready(entry, root, split)]
+    if missing:
+        raise DatasetMissing(f"{entry.name}: the tars were unpacked into {folder}, but the class files of "
+                             f"{' and '.join(missing)} are not in {folder / 'VOCdevkit/VOC2007/ImageSets/Main'}: the "
+                             f"tars are not laid out as expected.\n{entry.instructions(root)}")
+    return folder
+
+
+def _fetch_retrieval(entry: Entry, root: Path, progress: bool) -> Path:
+    """oxford5k, paris6k, holidays: download the ground truth (used as it is), then, unless every photo is
+    already there, the photo archives, whose photos are unpacked into one flat folder ``<root>/<set>/jpg``."""
+    folder = root / entry.folder
+    truth = [d for d in entry.downloads if d.filename.endswith(".pkl")]
+    archives = [d for d in entry.downloads if d not in truth]
+    for download in truth:
+        _ensure_download(download, folder / download.filename, entry, root, progress)
+    if not _images_incomplete(entry, root):
+        return folder
+    for download in archives:
+        _unpack_flat(_ensure_download(download, folder / download.filename, entry, root, progress), folder / "jpg",
+                     PHOTO_SUFFIXES)
+    gap = _images_incomplete(entry, root)
+    if gap:
+        raise DatasetMissing(f"{entry.name}: {', '.join(d.filename for d in archives)} were unpacked, but {gap}: "
+                             f"an archive is damaged or another version; delete it and fetch again.\n"
+                             f"{entry.instructions(root)}")
+    return folder
+
+
 def _ensure_download(download: Download, target: Path, entry: Entry, root: Path, progress: bool) -> Path:
     """``target`` with the right MD5: reused when already there, else downloaded (and verified).
 
-    A file already there with another MD5 is named in the errors of the download that replaces it.
+    A file already there with another MD5 is named in the errors of the download that replaces it; with no
+    published MD5 (``download.md5`` None) a file already there is reused as it is.
     """
     found = ""
     if target.exists():
+        if download.md5 is None:
+            return target
         got = md5sum(target)
         if got == download.md5:
             return target
@@ -202,10 +259,15 @@ def _download(download: Download, target: Path, entry: Entry, root: Path, progre
             reason = getattr(err, "reason", None) or err
             raise DatasetMissing(
                 f"{found}could not download {download.url} ({reason}).\n"
-                f"By hand: get that file (MD5 {download.md5}) and save it as {target},\n"
-                f"then run `lrlib data fetch {entry.name}` again: it checks that file instead of downloading it.\n"
+                f"By hand: get that file ({download.checksum()}) and save it as {target},\n"
+                f"then run `lrlib data fetch {entry.name}` again: it {'checks' if download.md5 else 'uses'} that file "
+                f"instead of downloading it.\n"
                 f"{entry.instructions(root)}") from None
         got = digest.hexdigest()
-        if got != download.md5:
+        if download.md5 is None:
+            warnings.warn(f"{download.url} publishes no checksum, so {target.name} was saved unverified (the MD5 of "
+                          f"this copy is {got}). If it fails to unpack or load, delete {target} and fetch again.",
+                          stacklevel=2)
+        elif got != download.md5:
             raise ValueError(f"{found}checksum mismatch for {download.url}: MD5 {got}, expected {download.md5}. "
                              f"The download was deleted (not saved as {target}); try again later.")

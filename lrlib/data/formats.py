@@ -64,17 +64,20 @@ def _cifar_jpeg_copy(entry: Entry, root: Path) -> Path | None:
                           entry.instructions(root))
 
 
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickles plain data and NumPy arrays only: a pickle may otherwise run any code it names."""
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Unpickles plain data (dicts, lists, strings, numbers) and NumPy arrays and scalars only: a pickle may
+    otherwise run any code it names (CIFAR-10's batches and revisitop's ground truth come from the internet)."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-               ("numpy", "ndarray"), ("numpy", "dtype"),
-               ("_codecs", "encode")}  # Python 3 writes bytes this way in protocols 0-2
+    ALLOWED = {(core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray")
+               for name in ("_reconstruct", "scalar")}
+    ALLOWED |= {("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+                ("numpy", "ndarray"), ("numpy", "dtype"),
+                ("_codecs", "encode")}  # Python 3 writes bytes this way in protocols 0-2
 
     def find_class(self, module: str, name: str):  # type: ignore[override]
         if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR-10 pickle")
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain data and NumPy arrays may "
+                                         f"be unpickled (anything else could run code)")
         return super().find_class(module, name)
 
 
@@ -86,7 +89,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """
     try:
         with open(path, "rb") as f:
-            batch = _ArraysOnlyUnpickler(f, encoding="bytes").load()
+            batch = _PlainDataUnpickler(f, encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:

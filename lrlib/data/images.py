@@ -66,15 +66,23 @@ def _square(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box))
 
 
+def _whole(im: Image.Image, size: int, box: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """All of ``im`` (or of its ``box``, (x1, y1, x2, y2) in pixels, fractions allowed) resized to (size, size, 3)
+    uint8 with PIL's bicubic filter: not cropped to a square, so the aspect ratio is not kept."""
+    return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box))
+
+
+_S = TypeVar("_S")
 _T = TypeVar("_T")
 
 
-def _decode_all(paths: list[Path], decode: Callable[[Path], _T], desc: str) -> list[_T]:
-    """``decode`` every path in a pool of threads (PIL decodes without holding the GIL); keeps the order."""
+def _decode_all(items: list[_S], decode: Callable[[_S], _T], desc: str) -> list[_T]:
+    """``decode`` every item (a path, or a path with what to do with it) in a pool of threads (PIL decodes without
+    holding the GIL); keeps the order."""
     workers = min(16, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(decode, paths), total=len(paths), desc=desc, unit="img", leave=False,
-                         disable=len(paths) < 1000))
+        return list(tqdm(pool.map(decode, items), total=len(items), desc=desc, unit="img", leave=False,
+                         disable=len(items) < 1000))
 
 
 def _fit(im: Image.Image, max_side: int) -> Image.Image:

@@ -69,7 +69,8 @@ def load(name: str, split: str | Path = "test", *, size: int | None = None, limi
 
     Raises:
         ValueError: unknown name or split, ``size`` or ``limit`` not a positive integer, a photo
-            set without ``size``, a set of image pairs (see :func:`load_pairs`), a data root that is
+            set without ``size``, a set of image pairs (see :func:`load_pairs`), a multi-label or retrieval
+            set (see :func:`load_multilabel`, :func:`load_retrieval`), a data root that is
             a file, or a corrupt file: a photo that cannot be decoded, a CIFAR-10 batch, idx or .mat
             file of the wrong shape or with labels outside the classes, a damaged archive (nothing
             is unpacked). The message names the file and what to do.
@@ -81,6 +82,8 @@ def load(name: str, split: str | Path = "test", *, size: int | None = None, limi
     if entry.kind == "pairs":
         raise ValueError(f"{name} holds image pairs for matching, not an image set: use "
                          f"load_pairs({name!r}{'' if entry.folder else ', folder=FOLDER'})")
+    if entry.kind in ("multilabel", "retrieval"):
+        raise ValueError(f"{name} is a {entry.kind} set, not one class per image: use {entry.reader}({name!r}, ...)")
     if entry.kind in ("photos", "samples") and split == "test":
         split = "all"  # the default split means "everything" for sets without splits
     if entry.kind != "folder" and split not in entry.splits:

@@ -64,9 +64,10 @@ def load_pairs(name: str, *, root: Path | None = None, folder: str | Path | None
     """
     entry, root = _entry(name), _root(root)
     if entry.kind != "pairs":
+        also = f" or photos({name!r}, ...)" if entry.kind in ("photos", "folder", "samples") else ""
         raise ValueError(f"load_pairs reads the sets of image pairs "
                          f"({', '.join(n for n, e in _REGISTRY.items() if e.kind == 'pairs')}); "
-                         f"{name} is {entry.kind}: use load({name!r}, ...) or photos({name!r}, ...)")
+                         f"{name} is {entry.kind}: use {entry.reader}({name!r}, ...){also}")
     if entry.folder:
         if folder is not None:
             raise ValueError(f"folder= is only for 'pairs'; {name} lives in {root / entry.folder} "

@@ -112,8 +112,8 @@ def photos(name: str, *, folder: str | Path | None = None, grey: bool = False, l
         name) and a (C, H, W) uint8 tensor on ``device``, C = 1 when ``grey`` else 3 (RGB).
 
     Raises:
-        ValueError: unknown name, a set that is not photos (labelled sets: :func:`load`; pairs:
-            :func:`load_pairs`), ``folder`` missing for ``images`` or given for another set,
+        ValueError: unknown name, a set that is not photos (the message names the function that reads
+            it), ``folder`` missing for ``images`` or given for another set,
             ``limit`` or ``max_side`` not a positive integer, a data root that is a file, a photo
             that cannot be decoded (truncated, damaged, not an image: the message names it), or a
             damaged archive (div2k's, when it is unpacked again).
@@ -123,9 +123,8 @@ def photos(name: str, *, folder: str | Path | None = None, grey: bool = False, l
     entry, root = _entry(name), _root(root)
     check_optional_ints(limit=limit, max_side=max_side)
     if entry.kind not in ("photos", "folder", "samples"):
-        use = "load_pairs" if entry.kind == "pairs" else "load"
         raise ValueError(f"photos() reads the photo sets, 'images' and 'samples'; {name} is {entry.kind}: "
-                         f"use {use}({name!r}, ...)")
+                         f"use {entry.reader}({name!r}, ...)")
     if entry.kind == "folder":
         if folder is None:
             raise ValueError(f"{name}: pass the folder of photos, e.g. photos({name!r}, folder='path/to/photos')")

@@ -9,12 +9,14 @@ from pathlib import Path
 from ..paths import data_root
 
 __all__ = ["DatasetMissing", "Download", "Entry", "datasets", "md5sum", "CIFAR10_CLASSES", "FASHION_CLASSES",
-           "SVHN_CLASSES"]
+           "SVHN_CLASSES", "VOC_CLASSES"]
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                    "Bag", "Ankle boot"]
 SVHN_CLASSES = [str(digit) for digit in range(10)]  # the digit 0 is label 0 (SVHN's own files say 10)
+VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",  # devkit order
+               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
 
 
 class DatasetMissing(FileNotFoundError):
@@ -27,11 +29,21 @@ class Download:
 
     An archive that holds the entry's folder itself (DIV2K's ``DIV2K_train_HR.zip`` holds
     ``DIV2K_train_HR/``) is saved in, and unpacked into, that folder's parent instead.
+    ``md5=None`` means its source publishes no checksum (Oxford5k, Paris6k, Holidays): the file is
+    then saved unverified, :func:`fetch` says so, and a copy already there is reused as it is.
     """
 
     url: str
-    md5: str
+    md5: str | None
     filename: str
+
+    def checksum(self) -> str:
+        """``"MD5 <hex>"``, or ``"no published MD5"``, for messages.
+
+        Raises:
+            Nothing.
+        """
+        return f"MD5 {self.md5}" if self.md5 else "no published MD5"
 
 
 @dataclass
@@ -42,9 +54,11 @@ class Entry:
         name: the registry key, e.g. ``"cifar10"``.
         description: one line for ``lrlib data list``.
         kind: ``"labelled"`` (train/test splits, fixed classes), ``"photos"`` (a named folder of
-            photos), ``"folder"`` (any folder, given as the split), ``"samples"`` (ships with packages)
-            or ``"pairs"`` (image pairs for matching, read by :func:`load_pairs`; with folder "" any
-            folder holding a ``pairs.txt``, given as ``folder=``).
+            photos), ``"folder"`` (any folder, given as the split), ``"samples"`` (ships with packages),
+            ``"pairs"`` (image pairs for matching, read by :func:`load_pairs`; with folder "" any
+            folder holding a ``pairs.txt``, given as ``folder=``), ``"multilabel"`` (images with
+            several labels each, read by :func:`load_multilabel`) or ``"retrieval"`` (queries, a
+            database and its ground truth, read by :func:`load_retrieval`).
         folder: where its files live, below the data root ("" when it has none: any folder you name).
         splits: the accepted ``split`` values.
         classes: class names of labelled sets (None otherwise).
@@ -67,6 +81,16 @@ class Entry:
     def instructions(self, root: Path) -> str:
         """The manual instructions with the actual data root filled in."""
         return self.manual.format(root=root)
+
+    @property
+    def reader(self) -> str:
+        """The name of the function that reads this entry, for messages: ``"load"``, ``"load_pairs"``, ...
+
+        Raises:
+            Nothing.
+        """
+        return {"pairs": "load_pairs", "multilabel": "load_multilabel", "retrieval": "load_retrieval"}.get(
+            self.kind, "load")
 
 
 # --- the registry ----------------------------------------------------------------------------------
@@ -151,7 +175,53 @@ def _build_registry() -> dict[str, Entry]:
               manual=("Pass a folder holding a pairs.txt as folder=: one pair a line, 'a.jpg b.jpg', optionally with a\n"
                       "third name, a text file holding the 3x3 homography from a to b (paths relative to the folder).")),
     ]
-    return {entry.name: entry for entry in entries}
+    return {entry.name: entry for entry in entries + _benchmark_entries()}
+
+
+VOC_URL = "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/"
+REVISITOP_URL = "http://cmp.felk.cvut.cz/revisitop/data/datasets/"
+VGG_URL = "https://www.robots.ox.ac.uk/~vgg/data/"
+HOLIDAYS_URL = "ftp://ftp.inrialpes.fr/pub/lear/douze/data/"
+
+
+def _benchmark_entries() -> list[Entry]:
+    """PASCAL VOC2007 (multi-label classification) and the retrieval sets Oxford5k, Paris6k and INRIA Holidays."""
+    voc_files = [("VOCtrainval_06-Nov-2007.tar", "c52e279531787c972589f7e41ab4ae64"),  # as in torchvision's voc.py
+                 ("VOCtest_06-Nov-2007.tar", "b6e924de25625d8de591ea690078ad9f")]
+    paris = [VGG_URL + f"parisbuildings/paris_{i}.tgz" for i in (1, 2)]
+    return [
+        Entry("voc2007", "PASCAL VOC2007: 5,011 trainval + 4,952 test photos, 20 classes, several per photo",
+              "multilabel", "voc2007", ("trainval", "test", "train", "val"), classes=VOC_CLASSES,
+              downloads=[Download(VOC_URL + f, md5, f) for f, md5 in voc_files],
+              manual=("Run `lrlib data fetch voc2007` (online: downloads both tars, 0.9 GB, into {root}/voc2007/ and\n"
+                      "unpacks them), or unpack them there yourself: " +
+                      " and ".join(f"{VOC_URL}{f} (MD5 {md5})" for f, md5 in voc_files) + ",\n"
+                      "so that {root}/voc2007/VOCdevkit/VOC2007/ holds JPEGImages/ and ImageSets/Main/.\n"
+                      "The course's offline copy has no VOC2007.")),
+        _retrieval_entry("oxford5k", "Oxford5k: 5,063 photos of Oxford, 55 cropped queries of 11 landmarks",
+                         [REVISITOP_URL + "oxford5k/gnd_oxford5k.pkl", VGG_URL + "oxbuild/oxbuild_images.tgz"]),
+        _retrieval_entry("paris6k", "Paris6k: 6,392 photos of Paris, 55 cropped queries of 11 landmarks",
+                         [REVISITOP_URL + "paris6k/gnd_paris6k.pkl", *paris]),
+        _retrieval_entry("holidays", "INRIA Holidays: 1,491 holiday photos in 500 groups, the first of each its query",
+                         [HOLIDAYS_URL + "jpg1.tar.gz", HOLIDAYS_URL + "jpg2.tar.gz"]),
+    ]
+
+
+def _retrieval_entry(name: str, description: str, urls: list[str]) -> Entry:
+    """A retrieval set: JPEGs in ``<root>/<name>/jpg/``, its ground truth (a revisitop pickle) in ``<root>/<name>/``.
+
+    Its sources publish no checksums, so every download has ``md5=None``.
+    """
+    files = [url.rsplit("/", 1)[1] for url in urls]
+    archives = " and ".join(f for f in files if not f.endswith(".pkl"))
+    truth = "".join(f", and {f} (the ground truth) in {{root}}/{name}/" for f in files if f.endswith(".pkl"))
+    return Entry(name, description, "retrieval", name, ("all",),
+                 downloads=[Download(url, None, f) for url, f in zip(urls, files)],
+                 manual=(f"Run `lrlib data fetch {name}` (online: downloads {', '.join(files)} into {{root}}/{name}/\n"
+                         f"and unpacks the photos into {{root}}/{name}/jpg/; no checksum is published for these "
+                         f"files, so none is checked),\nor place by hand the .jpg photos of {archives} (from "
+                         f"{urls[-1].rsplit('/', 1)[0]}/)\nall in one folder {{root}}/{name}/jpg/{truth}.\n"
+                         f"The course's offline copy has no {name}."))
 
 
 _REGISTRY = _build_registry()

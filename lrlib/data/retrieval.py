@@ -1,0 +1,247 @@
+"""Image retrieval benchmarks: :func:`load_retrieval` reads Oxford5k, Paris6k (revisitop's ground truth) and INRIA
+Holidays (ground truth from the file names) as queries, a database and (Q, M) relevance masks.
+
+Oxford5k and Paris6k: photos ``<root>/<set>/jpg/<name>.jpg`` and ``<root>/<set>/gnd_<set>.pkl``, a pickled dict
+``imlist`` (the database, names without extension), ``qimlist`` (the query photos) and ``gnd``: per query a
+dict with ``bbx`` [x1, y1, x2, y2] (the query is that box of its photo), ``ok`` and ``good`` (relevant) and
+``junk`` (ignored): lists of indices into ``imlist``.
+
+Holidays: photos ``<root>/holidays/jpg/<group><nn>.jpg`` (six digits, e.g. 100000.jpg, 100001.jpg): the first
+of each group (``<group>00``) is its query, the others of the group are relevant to it, and the query's own
+copy in the database is ignored (the benchmark leaves it out of its own ranking).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ..checks import check_int
+from .formats import _PlainDataUnpickler
+from .images import _decode_all, _open_rgb, _photo_files, _whole
+from .registry import DatasetMissing, Entry, _entry, _root
+
+HOLIDAYS_IMAGES = 1491  # INRIA Holidays: 500 queries and 991 relevant photos
+HOLIDAYS_NAME = re.compile(r"\d{6}")
+
+
+@dataclass(repr=False)
+class RetrievalSet:
+    """Queries, a database and which database photos answer each query.
+
+    Attributes:
+        queries: (Q, 3, S, S) uint8: each query (Oxford, Paris: its box only) resized to S x S.
+        database: (M, 3, S, S) uint8: each whole database photo resized to S x S.
+        relevant: (Q, M) bool, True where database photo m answers query q.
+        junk: (Q, M) bool, True where database photo m is left out of query q's ranking: pass it as
+            ``lrlib.metrics.retrieval_map(..., ignore=junk)``.
+        query_names, names: the file stems of the queries and of the database photos.
+        name: e.g. ``"oxford5k@224"``.
+    """
+
+    queries: torch.Tensor
+    database: torch.Tensor
+    relevant: torch.Tensor
+    junk: torch.Tensor
+    query_names: list[str]
+    names: list[str]
+    name: str
+
+    def __repr__(self) -> str:  # the default would print every pixel
+        return (f"RetrievalSet({self.name!r}, queries={tuple(self.queries.shape)}, "
+                f"database={tuple(self.database.shape)} on {self.database.device})")
+
+
+class _Truth(NamedTuple):
+    """A benchmark's ground truth: database names (M), query names (Q), query boxes (None: the whole photo)
+    and (Q, M) boolean relevant and junk masks."""
+
+    names: list[str]
+    query_names: list[str]
+    boxes: list[tuple[float, float, float, float] | None]
+    relevant: np.ndarray
+    junk: np.ndarray
+
+
+def load_retrieval(name: str, *, size: int, device: str | torch.device = "cpu",
+                   root: Path | None = None) -> RetrievalSet:
+    """A retrieval benchmark as uint8 tensors with its ground truth (never downloads; see :func:`fetch`).
+
+    Args:
+        name: ``"oxford5k"``, ``"paris6k"`` or ``"holidays"``.
+        size: every photo (and every query box) is resized to size x size: bicubic, antialiased, the aspect
+            ratio not kept, nothing cropped (Oxford5k's 5,063 photos at 224 take 0.8 GB).
+        device: where the tensors go, e.g. ``"cuda"``.
+        root: the data root (default :func:`data_root`).
+
+    Returns:
+        :class:`RetrievalSet`; its mean average precision is
+        ``retrieval_map(f(s.queries), f(s.database), s.relevant, ignore=s.junk)`` for features ``f``.
+
+    Raises:
+        ValueError: unknown name, a set that is not for retrieval, ``size`` not a positive integer, a data root
+            that is a file, a ground-truth pickle that is damaged, malformed, or names anything but plain data
+            (it is refused before anything in it runs), a query box outside its photo, a Holidays photo not
+            named ``<6 digits>.jpg``, or a photo that cannot be decoded. The message names the file.
+        DatasetMissing: the ground truth or photos are not there; the message names them and says how to
+            get them.
+    """
+    entry, root = _entry(name), _root(root)
+    check_int("size", size)
+    if entry.kind != "retrieval":
+        raise ValueError(f"load_retrieval reads the retrieval sets (oxford5k, paris6k, holidays); {name} is "
+                         f"{entry.kind}: use {entry.reader}({name!r}, ...)")
+    truth = _read_truth(entry, root)
+    folder = _folder(entry, root)
+    missing = _missing_photos(folder, truth.names + truth.query_names)
+    if missing:
+        raise DatasetMissing(f"{name}: {folder} lacks {len(missing)} of the {len(truth.names)} photos of its ground "
+                             f"truth, e.g. {', '.join(missing[:3])}.\n{entry.instructions(root)}")
+    database = _decode_all([folder / f"{n}.jpg" for n in truth.names], lambda p: _whole(_open_rgb(p), size),
+                           desc=f"decoding {name}")
+    queries = _decode_all(list(zip(truth.query_names, truth.boxes)),
+                          lambda query: _query(folder / f"{query[0]}.jpg", query[1], size), desc=f"{name} queries")
+    return RetrievalSet(_batch(queries).to(device), _batch(database).to(device),
+                        torch.from_numpy(truth.relevant).to(device), torch.from_numpy(truth.junk).to(device),
+                        truth.query_names, truth.names, f"{name}@{size}")
+
+
+def _batch(arrays: list[np.ndarray]) -> torch.Tensor:
+    """(H, W, 3) arrays of one size -> (N, 3, H, W) uint8."""
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def _query(path: Path, box: tuple[float, float, float, float] | None, size: int) -> np.ndarray:
+    """A query photo's box (the whole photo when None), clipped to the photo, resized to (size, size, 3)."""
+    im = _open_rgb(path)
+    if box is None:
+        return _whole(im, size)
+    w, h = im.size
+    x1, y1, x2, y2 = box
+    clipped = (max(x1, 0.0), max(y1, 0.0), min(x2, float(w)), min(y2, float(h)))
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        raise ValueError(f"the query box {list(box)} lies outside its photo {path} ({w} x {h}); the ground truth "
+                         f"does not belong to these photos: get both again")
+    return _whole(im, size, clipped)
+
+
+def _folder(entry: Entry, root: Path) -> Path:
+    return root / entry.folder / "jpg"
+
+
+def _truth_file(entry: Entry, root: Path) -> Path | None:
+    """``<root>/<set>/gnd_<set>.pkl`` for Oxford5k and Paris6k; None for Holidays (its names are its truth)."""
+    return root / entry.folder / f"gnd_{entry.name}.pkl" if entry.name != "holidays" else None
+
+
+def _missing_photos(folder: Path, names: list[str]) -> list[str]:
+    return [f"{n}.jpg" for n in names if not (folder / f"{n}.jpg").is_file()]
+
+
+def _retrieval_ready(entry: Entry, root: Path) -> bool:
+    """Whether the photo folder holds photos and the ground truth is there (a quick look: nothing is read)."""
+    truth = _truth_file(entry, root)
+    return bool(_photo_files(_folder(entry, root))) and (truth is None or truth.is_file())
+
+
+def _images_incomplete(entry: Entry, root: Path) -> str:
+    """"" when every photo of the set is there, else a sentence saying what is missing (reads the ground truth).
+
+    Holidays has no list of names: it is complete with all its 1,491 photos.
+    """
+    folder = _folder(entry, root)
+    if _truth_file(entry, root) is None:
+        found = len(_photo_files(folder))
+        return "" if found >= HOLIDAYS_IMAGES else f"{folder} holds {found} of Holidays' {HOLIDAYS_IMAGES} photos"
+    names = _read_truth(entry, root).names
+    missing = _missing_photos(folder, names)
+    return f"{folder} lacks {len(missing)} of its {len(names)} photos, e.g. {missing[0]}" if missing else ""
+
+
+# --- ground truth ------------------------------------------------------------------------------------
+
+
+def _read_truth(entry: Entry, root: Path) -> _Truth:
+    path = _truth_file(entry, root)
+    if path is None:
+        return _holidays_truth(entry, root)
+    if not path.is_file():
+        raise DatasetMissing(f"{entry.name}: its ground truth {path} is missing.\n{entry.instructions(root)}")
+    try:
+        with open(path, "rb") as f:
+            gnd = _PlainDataUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+        raise ValueError(f"{path} is not a readable ground truth ({type(err).__name__}: {err}); delete it and "
+                         f"fetch it again") from err
+    return _check_gnd(path, gnd)
+
+
+def _check_gnd(path: Path, gnd: object) -> _Truth:
+    """revisitop's dict (imlist, qimlist, gnd) -> :class:`_Truth`, or ValueError naming what is malformed."""
+    if not isinstance(gnd, dict) or not {"imlist", "qimlist", "gnd"} <= set(gnd):
+        keys = sorted(map(str, gnd)) if isinstance(gnd, dict) else ""
+        raise _malformed(path, f"expected a dict with imlist, qimlist and gnd, got {type(gnd).__name__} {keys}")
+    names, query_names, per_query = gnd["imlist"], gnd["qimlist"], gnd["gnd"]
+    if not all(isinstance(x, list) and all(isinstance(n, str) for n in x) for x in (names, query_names)):
+        raise _malformed(path, "imlist and qimlist must be lists of image names")
+    if not isinstance(per_query, list) or len(per_query) != len(query_names):
+        raise _malformed(path, f"gnd must be a list of one dict per query ({len(query_names)})")
+    shape = (len(query_names), len(names))
+    relevant, junk = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+    boxes = []
+    for q, query in enumerate(per_query):
+        if not isinstance(query, dict) or not {"bbx", "ok", "junk"} <= set(query):
+            raise _malformed(path, f"gnd[{q}] must be a dict with bbx, ok (good optional) and junk")
+        boxes.append(_box(path, query["bbx"], f"gnd[{q}]['bbx']"))
+        for key, mask in (("ok", relevant), ("good", relevant), ("junk", junk)):
+            mask[q, _indices(path, query.get(key, []), len(names), f"gnd[{q}][{key!r}]")] = True
+    return _Truth(names, query_names, boxes, relevant, junk)
+
+
+def _malformed(path: Path, what: str) -> ValueError:
+    return ValueError(f"{path} is not revisitop's ground truth: {what}. Delete it and fetch it again")
+
+
+def _box(path: Path, value: object, where: str) -> tuple[float, float, float, float]:
+    """A query box [x1, y1, x2, y2] of finite numbers with x1 < x2 and y1 < y2."""
+    try:
+        box = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        box = np.zeros(0)
+    if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
+        raise _malformed(path, f"{where} must be [x1, y1, x2, y2] with x1 < x2 and y1 < y2, got {value!r}")
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return x1, y1, x2, y2
+
+
+def _indices(path: Path, value: object, count: int, where: str) -> np.ndarray:
+    """A list (or array) of indices into the database, checked to be integers in 0..count-1."""
+    indices = np.asarray(value).reshape(-1)
+    if indices.size and (indices.dtype.kind not in "iu" or indices.min() < 0 or indices.max() >= count):
+        raise _malformed(path, f"{where} must hold indices 0..{count - 1} into imlist, got {indices[:5].tolist()}")
+    return indices.astype(np.int64)
+
+
+def _holidays_truth(entry: Entry, root: Path) -> _Truth:
+    """The benchmark's rule: ``<group>00`` is the query of its group, the group's other photos are relevant."""
+    files = _photo_files(_folder(entry, root))
+    if not files:
+        raise DatasetMissing(f"{entry.name}: no photos in {_folder(entry, root)}.\n{entry.instructions(root)}")
+    odd = [p for p in files if not HOLIDAYS_NAME.fullmatch(p.stem) or p.suffix != ".jpg"]
+    if odd:
+        raise ValueError(f"{odd[0]}: Holidays photos are named <4-digit group><2-digit number>.jpg (100000.jpg, "
+                         f"100001.jpg, ...); rename or remove it")
+    names = [p.stem for p in files]
+    groups = np.array([n[:4] for n in names])
+    queries = np.array([i for i, n in enumerate(names) if n.endswith("00")], dtype=np.int64)
+    relevant = groups[queries][:, None] == groups[None, :]
+    junk = np.zeros_like(relevant)
+    junk[np.arange(len(queries)), queries] = True  # the query itself: not counted for or against it
+    relevant &= ~junk
+    return _Truth(names, [names[i] for i in queries], [None] * len(queries), relevant, junk)
