@@ -89,20 +89,20 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # at batch 1,000 over 5,011 images, lrlib.studies.feature_transfer.same_epochs); ``cs``: the SVMs' C grid.
         # Tiny widths, a few iterations on the bundled photos: every code path runs, no number means anything.
         "smoke": dict(backbone="efficientnet_lite0", input_size=112, sets={"samples": (None, 10)}, factors=[4],
-                      n1s=[16, 32], n2s=[4, 8], epochs=0.005, batch_size=1000, lr=0.01,
+                      n1s=[16, 32], n2s=[4, 8], epochs=0.005, batch_size=1000, learning_rate=0.01,
                       cs=[0.01, 0.1, 1.0, 10.0, 100.0], svm_iter=50, tsne_points=40, knn_k=3),
         # CIFAR-10 as in the brief of notebook 03: 5,000 training images (VOC2007 trainval's size), 1,000 of them held
         # out; LR at 8x8 (the headline) and 16x16; Fashion-MNIST as a second set; the paper's whole grid and schedule.
         "quick": dict(backbone="efficientnet_lite0", input_size=224,
                       sets={"cifar10": (5000, 1000), "fashion-mnist": (5000, 1000)}, factors=[4, 2],
                       n1s=[256, 512, 1024, 2048, 4096], n2s=[20, 100, 200, 500, 1000, 2048], epochs=1.0,
-                      batch_size=1000, lr=0.01, cs=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3], svm_iter=500,
+                      batch_size=1000, learning_rate=0.01, cs=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3], svm_iter=500,
                       tsne_points=1000, knn_k=10),
         # The paper: ResNet-101 pool5, VOC2007 trainval (5,011, 1,000 held out) and test, whole images to 224x224 and
         # LR = 32x32 (factor 7 of 224). Needs the registry entry "voc2007" (targets (N, 20) in {1, 0, -1}).
         "paper": dict(backbone="resnet101", input_size=224, sets={"voc2007": (None, 1000)}, factors=[7],
                       n1s=[256, 512, 1024, 2048, 4096], n2s=[20, 100, 200, 500, 1000, 2048], epochs=1.0,
-                      batch_size=1000, lr=0.01, cs=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3], svm_iter=1000,
+                      batch_size=1000, learning_rate=0.01, cs=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3], svm_iter=1000,
                       tsne_points=3000, knn_k=10),
     },
     "04_distillation": {

@@ -1,0 +1,499 @@
+"""Unsupervised deep feature transfer (Wu, Zhang, Wang, ICCV-W 2019), notebook 03: k-means on a frozen backbone's
+HR features gives pseudo-labels (:func:`pseudo_labels`, two readings), a two-layer :class:`TransferNet` learns to map
+LR features onto them (:func:`train_transfers`: many networks in one batched loop), and per-class linear SVMs
+(:func:`fit_svms`, one batched problem) classify the transferred features; :func:`evaluate_spaces` tunes every
+space alike, :func:`grid_tables` and :func:`findings` make Table 2 and the conclusions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..checks import check_finite, check_int, check_positive
+from ..data import load
+from ..device import bf16_autocast
+from ..metrics import average_precision
+from ..papers import TRANSFER_MAP, TRANSFER_TABLE1, TRANSFER_TABLE2, VOC_CLASSES
+from ..results import RunCache, fingerprint
+
+__all__ = ["VERSION", "READINGS", "PAPER_SCHEDULE", "same_epochs", "pseudo_labels", "TransferNet", "Transfer",
+           "train_step", "train_transfers", "transform", "pca_features", "class_aps", "fit_svms", "one_vs_rest",
+           "splits", "evaluate_spaces", "table1_spaces", "grid_tables", "paper_rows", "findings"]
+
+VERSION = 1  # bumped whenever this module's training code changes; part of every cache key here
+#: The LR pseudo-labels: each LR feature's nearest HR centroid (the paper's sentence), or its own HR image's cluster.
+READINGS = ("nearest", "paired")
+#: The paper's SGD schedule (Sec. 4.2): 31,561 iterations at batch 1,000 over VOC2007 trainval, lr / 10 every 15,000.
+PAPER_SCHEDULE = {"iterations": 31_561, "step": 15_000, "batch_size": 1_000, "images": 5_011}
+
+
+def same_epochs(n_images: int, batch_size: int = 1_000, fraction: float = 1.0) -> tuple[int, int]:
+    """(iterations, lr step) that give ``n_images`` ``fraction`` of the paper's epochs (31,561 x 1,000 / 5,011 = 6,298).
+
+    Raises:
+        ValueError: ``n_images`` or ``batch_size`` not an int >= 1, ``fraction`` not positive.
+    """
+    check_int("n_images", n_images), check_int("batch_size", batch_size), check_positive("fraction", fraction)
+    p = PAPER_SCHEDULE
+    iterations = max(1, round(fraction * p["iterations"] * p["batch_size"] / p["images"] * n_images / batch_size))
+    return iterations, max(1, round(iterations * p["step"] / p["iterations"]))
+
+
+def _matrix(name: str, x, dim: int | None = None) -> torch.Tensor:
+    """``x`` as a finite float (N, D) tensor (with ``dim`` columns when given)."""
+    t = torch.as_tensor(x)
+    if t.ndim != 2 or not t.is_floating_point() or len(t) == 0 or (dim is not None and t.shape[1] != dim):
+        want = f"(N, {dim})" if dim is not None else "(N, D)"
+        raise ValueError(f"{name} must be non-empty float features {want}; got {t.dtype} {tuple(t.shape)}")
+    return check_finite(name, t)
+
+
+def _sq_distances(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """(N, k) squared Euclidean distances of the rows of x (N, D) to the centres (k, D), float64."""
+    x, centres = x.double(), centres.double()
+    return ((x * x).sum(1, keepdim=True) - 2 * x @ centres.T + (centres * centres).sum(1)).clamp_min_(0)
+
+
+def _kmeans_pp(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding (Arthur and Vassilvitskii): k rows of x (N, D), each drawn with probability proportional
+    to its squared distance to the nearest centre so far; the draws come from ``gen`` (a CPU generator)."""
+    chosen = [int(torch.randint(len(x), (1,), generator=gen))]
+    d2 = _sq_distances(x, x[chosen])[:, 0]
+    for _ in range(1, k):
+        weights = d2.cpu() if d2.sum() > 0 else torch.ones(len(x), dtype=torch.float64)
+        chosen.append(int(torch.multinomial(weights, 1, generator=gen)))
+        d2 = torch.minimum(d2, _sq_distances(x, x[chosen[-1:]])[:, 0])
+    return x[chosen].double()
+
+
+def _lloyd(x: torch.Tensor, centres: torch.Tensor, max_iter: int) -> torch.Tensor:
+    """Lloyd's iterations from ``centres`` (k, D) until they stop moving (or ``max_iter``); an emptied cluster
+    keeps its centre. Sums are one-hot matrix products, so the result is the same on every run of a device."""
+    x = x.double()
+    for _ in range(max_iter):
+        onehot = F.one_hot(_sq_distances(x, centres).argmin(1), len(centres)).double()
+        counts = onehot.sum(0)[:, None]
+        moved = torch.where(counts > 0, onehot.T @ x / counts.clamp_min(1), centres)
+        if torch.equal(moved, centres):
+            break
+        centres = moved
+    return centres
+
+
+def pseudo_labels(hr, k: int, *, seed: int = 0, lr=None, max_iter: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
+    """k-means on the HR features, and the pseudo-labels it gives (paper Sec. 3.2).
+
+    k-means++ seeding from ``seed``, then Lloyd's iterations in float64 on the features' device (the GPU when
+    they are there); the features are used as given (no normalisation). Deterministic for a seed on one device.
+
+    Args:
+        hr: (N, D) HR features (tensor or array); k: the number of clusters (the paper's N2), 1 <= k <= N.
+        lr: None for the k-means assignments of ``hr`` ("paired": the LR copy of image i gets label i), or (M, D) LR
+            features, each labelled with its nearest HR centroid (Euclidean; "nearest").
+
+    Returns (labels int64 (N,) or (M,), centroids (k, D) in ``hr``'s dtype) on ``hr``'s device; each label is the
+    nearest of the returned centroids.
+
+    Raises:
+        ValueError: features that are not non-empty finite float (N, D), ``lr`` with another D, ``k`` not an int in
+            [1, N], ``max_iter`` not an int >= 1.
+    """
+    x = _matrix("hr", hr)
+    if check_int("k", k) > len(x):
+        raise ValueError(f"k must be at most the number of HR features, {len(x)}; got {k}: use fewer clusters")
+    check_int("max_iter", max_iter)
+    target = x if lr is None else _matrix("lr", lr, x.shape[1]).to(x.device)
+    centres = _lloyd(x, _kmeans_pp(x, k, torch.Generator().manual_seed(seed)), max_iter)
+    return _sq_distances(target, centres).argmin(1), centres.to(x.dtype)
+
+
+class TransferNet(nn.Module):
+    """The feature transfer network: linear ``in_dim -> n1``, ReLU, linear ``n1 -> n2``; forward (N, in_dim) ->
+    (N, n2), the transferred feature (and the logits of the n2 pseudo-classes). MSRA (Kaiming, fan-in) weights,
+    zero biases, as Caffe's ``msra`` filler. 8,802,404 parameters at the paper's widths.
+
+    Raises:
+        ValueError: a width that is not an int >= 1.
+    """
+
+    def __init__(self, in_dim: int = 2048, n1: int = 4096, n2: int = 100):
+        super().__init__()
+        self.fc1 = nn.Linear(check_int("in_dim", in_dim), check_int("n1", n1))
+        self.fc2 = nn.Linear(n1, check_int("n2", n2))
+        for fc in (self.fc1, self.fc2):
+            nn.init.kaiming_normal_(fc.weight, nonlinearity="relu")
+            nn.init.zeros_(fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class _Stack(nn.Module):
+    """G transfer networks of one ``in_dim`` and ``n1`` as stacked weights (a step is two batched matrix products);
+    narrower outputs are padded and masked out of the softmax, so each network trains exactly as it would alone."""
+
+    def __init__(self, nets: list[TransferNet]):
+        super().__init__()
+        width = max(n.fc2.out_features for n in nets)
+        pad = [width - n.fc2.out_features for n in nets]
+        self.w1 = nn.Parameter(torch.stack([n.fc1.weight.detach().T for n in nets]))  # (G, in, n1)
+        self.b1 = nn.Parameter(torch.stack([n.fc1.bias.detach() for n in nets])[:, None])  # (G, 1, n1)
+        self.w2 = nn.Parameter(torch.stack([F.pad(n.fc2.weight.detach().T, (0, p)) for n, p in zip(nets, pad)]))
+        self.b2 = nn.Parameter(torch.stack([F.pad(n.fc2.bias.detach(), (0, p)) for n, p in zip(nets, pad)])[:, None])
+        self.register_buffer("padded", torch.arange(width, device=self.w1.device) >= (width - torch.tensor(
+            pad, device=self.w1.device))[:, None, None])  # (G, 1, width)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Sum over the G networks of each one's mean cross-entropy; x (G, B, in), y (G, B) int64."""
+        logits = torch.baddbmm(self.b2, torch.baddbmm(self.b1, x, self.w1).relu(), self.w2)
+        logits = logits.float().masked_fill(self.padded, -torch.inf)
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten()) * len(y)
+
+    def write_back(self, nets: list[TransferNet]) -> None:
+        with torch.no_grad():
+            for g, n in enumerate(nets):
+                out = n.fc2.out_features
+                n.fc1.weight.copy_(self.w1[g].T), n.fc1.bias.copy_(self.b1[g, 0])
+                n.fc2.weight.copy_(self.w2[g, :, :out].T), n.fc2.bias.copy_(self.b2[g, 0, :out])
+
+
+@dataclass(eq=False)
+class Transfer:
+    """One transfer network to train: HR and LR training features (N, D) of one image set, widths, a reading.
+
+    Raises:
+        Nothing itself (a plain record; :func:`train_transfers` checks it)."""
+
+    hr: torch.Tensor
+    lr: torch.Tensor
+    n1: int
+    n2: int
+    reading: str = "nearest"
+
+
+
+def train_step(stacks: list[_Stack], batches: list[tuple[torch.Tensor, torch.Tensor]],
+               optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """One SGD step of every stacked network on its batch (x (G, B, in), y (G, B)): the summed cross-entropy on the
+    pseudo-labels, backward, update. Returns the summed loss (detached, never synchronised here).
+
+    Raises:
+        ValueError: not one batch per stack (zip's strict check names the shorter list).
+    """
+    with bf16_autocast(stacks[0].w1.device):
+        loss = sum(s.loss(x, y) for s, (x, y) in zip(stacks, batches, strict=True))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _labels(spec: Transfer, seed: int, memo: dict) -> torch.Tensor:
+    """The pseudo-labels of ``spec``'s LR features, one k-means per HR feature set and k (memoised)."""
+    if spec.reading not in READINGS:
+        raise ValueError(f"reading must be one of {READINGS}; got {spec.reading!r}")
+    lr = spec.lr if spec.reading == "nearest" else None
+    if (key := (id(spec.hr), id(lr), spec.n2)) not in memo:
+        memo[key] = pseudo_labels(spec.hr, spec.n2, seed=seed, lr=lr)[0]
+    return memo[key]
+
+
+def _train(specs: list[Transfer], schedule: dict, seed: int) -> tuple[nn.ModuleList, dict]:
+    """Train every network of ``specs`` in one loop; returns them and their accuracies on their pseudo-labels."""
+    device, n = specs[0].lr.device, len(specs[0].lr)
+    memo: dict = {}
+    labels = [_labels(s, seed, memo) for s in specs]
+    torch.manual_seed(seed)
+    nets = nn.ModuleList([TransferNet(s.lr.shape[1], s.n1, s.n2) for s in specs]).to(device)
+    groups: dict[tuple, list[int]] = {}
+    for i, s in enumerate(specs):
+        groups.setdefault((s.lr.shape[1], s.n1, s.n2 <= 256), []).append(i)  # few or many outputs: little padding
+    stacks = [_Stack([nets[i] for i in members]) for members in groups.values()]
+    inputs = [torch.stack([specs[i].lr for i in m]) if len({id(specs[i].lr) for i in m}) > 1
+              else specs[m[0]].lr[None] for m in groups.values()]
+    targets = [torch.stack([labels[i] for i in m]) for m in groups.values()]
+    batch = min(schedule["batch_size"], n)
+    optimizer = torch.optim.SGD([p for s in stacks for p in s.parameters()], lr=schedule["learning_rate"], momentum=0.9,
+                                weight_decay=5e-4)
+    steps = torch.optim.lr_scheduler.StepLR(optimizer, schedule["step"], gamma=0.1)
+    gen, order, loss = torch.Generator(device).manual_seed(seed), torch.empty(0, dtype=torch.long), None
+    for _ in range(schedule["iterations"]):
+        if len(order) == 0:
+            order = torch.randperm(n, generator=gen, device=device)
+        idx, order = order[:batch], order[batch:]
+        batches = [(x[:, idx].expand(len(y), -1, -1), y[:, idx]) for x, y in zip(inputs, targets)]
+        loss = train_step(stacks, batches, optimizer)
+        steps.step()
+    for s, members in zip(stacks, groups.values()):
+        s.write_back([nets[i] for i in members])
+    accuracy = [float((transform(net, s.lr).argmax(1) == y).double().mean()) for net, s, y in zip(nets, specs, labels)]
+    return nets, {"train_accuracy": accuracy, "final_loss": None if loss is None else float(loss) / len(specs)}
+
+
+def train_transfers(specs: list[Transfer], schedule: dict, *, seed: int = 0,
+                    cache: RunCache | None = None) -> tuple[list[TransferNet], list[float]]:
+    """Train (or load from ``cache``) transfer networks in one loop on the LR features' device (paper Sec. 4.2: SGD,
+    momentum 0.9, weight decay 5e-4, lr / 10 every ``schedule["step"]`` of ``["iterations"]``, ``["batch_size"]``
+    capped at N, ``["learning_rate"]``). Networks of one input width and ``n1`` are stacked (:class:`_Stack`); all see the same
+    mini-batches (one shuffle per epoch, from ``seed``), each its own MSRA initialisation. All specs need one N.
+
+    Returns (networks in eval mode, each one's accuracy on its own pseudo-labels over its training features).
+
+    Raises:
+        ValueError: no spec, feature sets of different N or on different devices, an unknown reading, a schedule
+            without those keys, and as :func:`pseudo_labels`.
+    """
+    if not specs:
+        raise ValueError("specs is empty: pass at least one Transfer")
+    if len({(len(s.lr), len(s.hr), s.lr.device) for s in specs}) != 1:
+        raise ValueError(f"every spec needs HR and LR features of the same N on one device; got "
+                         f"{sorted({(len(s.hr), len(s.lr), str(s.lr.device)) for s in specs})}")
+    if missing := {"iterations", "step", "batch_size", "learning_rate"} - set(schedule):
+        raise ValueError(f"schedule lacks {sorted(missing)}; e.g. dict(zip(('iterations', 'step'), same_epochs(N)), "
+                         f"batch_size=1000, learning_rate=0.01)")
+    key = {"method": "transfer", "schedule": schedule, "seed": seed, "version": VERSION,
+           "specs": [(fingerprint(s.hr), fingerprint(s.lr), s.n1, s.n2, s.reading) for s in specs]}
+    build = lambda: nn.ModuleList([TransferNet(s.lr.shape[1], s.n1, s.n2) for s in specs]).to(specs[0].lr.device)
+    record, nets = (cache or RunCache(None)).train_or_load(key, lambda: _train(specs, schedule, seed), build=build)
+    return [net.eval() for net in nets], record["train_accuracy"]
+
+
+@torch.no_grad()
+def transform(net: TransferNet, x: torch.Tensor) -> torch.Tensor:
+    """The transferred features (N, n2) float32 of x (N, in_dim), in eval mode, on ``net``'s device.
+
+    Raises:
+        ValueError: x not finite float (N, in_dim).
+    """
+    return net(_matrix("x", x, net.fc1.in_features).to(net.fc1.weight.device).float())
+
+
+def pca_features(train: torch.Tensor, others: list[torch.Tensor], dims: int) -> list[torch.Tensor]:
+    """The PCA control: ``train`` (N, D) and each of ``others`` projected onto the first ``dims`` principal axes of
+    ``train`` (centred by its mean; an SVD in float64). Returns [train, *others], each (., dims) float32.
+
+    Raises:
+        ValueError: ``dims`` not an int in [1, min(N, D)], features that are not finite float (., D).
+    """
+    x = _matrix("train", train).double()
+    if check_int("dims", dims) > min(x.shape):
+        raise ValueError(f"dims must be at most min(N, D) = {min(x.shape)}; got {dims}")
+    mean = x.mean(0)
+    axes = torch.linalg.svd(x - mean, full_matrices=False).Vh[:dims].T
+    return [((_matrix("features", f, x.shape[1]).double() - mean) @ axes).float() for f in [train, *others]]
+
+
+def one_vs_rest(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(N, C) targets in {1, -1} of single-label class indices (N,), the VOC layout without difficult items.
+
+    Raises:
+        ValueError: labels not 1-d integers in [0, n_classes).
+    """
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.is_floating_point() or (len(labels) and not 0 <= labels.min() <= labels.max()
+                                                         < check_int("n_classes", n_classes)):
+        raise ValueError(f"labels must be (N,) integers in [0, {n_classes}); got {labels.dtype} {tuple(labels.shape)}")
+    return 2 * F.one_hot(labels.long(), n_classes) - 1
+
+
+def _targets(name: str, t) -> torch.Tensor:
+    t = torch.as_tensor(t)
+    if t.ndim != 2 or not ((t == 1) | (t == 0) | (t == -1)).all():
+        raise ValueError(f"{name} must be (N, C) in {{1, 0, -1}} (VOC: 1 positive, 0 difficult, -1 negative); got "
+                         f"shape {tuple(t.shape)}, values {torch.unique(t)[:6].tolist()}")
+    return t
+
+
+def class_aps(scores, targets, *, voc07: bool = True) -> np.ndarray:
+    """Average precision per class, difficult items (target 0) left out of their class, as the VOC devkit does.
+
+    ``scores`` (N, C) are decision values, ``targets`` (N, C) in {1, 0, -1}; ``voc07``: 11-point AP, else all-point.
+    Returns (C,) float64 APs in [0, 1]; their mean is the mAP.
+
+    Raises:
+        ValueError: shapes that differ, targets outside {1, 0, -1}, a class without a positive, NaN scores.
+    """
+    s, t = np.asarray(torch.as_tensor(scores).detach().cpu(), np.float64), _targets("targets", targets).cpu().numpy()
+    if s.shape != t.shape:
+        raise ValueError(f"scores and targets must both be (N, C); got {s.shape} and {t.shape}")
+    return np.array([average_precision(s[t[:, c] != 0, c], t[t[:, c] != 0, c] == 1, voc07=voc07)
+                     for c in range(t.shape[1])])
+
+
+def _design(x: torch.Tensor, width: int) -> torch.Tensor:
+    """[1, x / ||x||, 0 ...]: (N, width + 1) float64, rows L2-normalised, the constant first (the bias)."""
+    x = F.normalize(x.double(), dim=1)
+    return F.pad(torch.cat([torch.ones_like(x[:, :1]), x], 1), (0, width - x.shape[1]))
+
+
+def fit_svms(train: list[torch.Tensor], targets, cs: list[float], *, max_iter: int = 500) -> list[torch.Tensor]:
+    """Per-class linear SVMs for every feature space (N, D_s) and every C, solved together by L-BFGS on the features'
+    device. Each is LinearSVC's default problem (squared hinge, intercept_scaling = 1), ``min 0.5 ||w||^2 + C sum_i
+    max(0, 1 - y_i w.[1, x_i])^2`` over the items whose target (N, C) is not 0, on L2-normalised rows. Narrower
+    spaces are zero-padded; their padded weights get no gradient and stay 0, so each is solved as if alone.
+
+    Returns per space the weights (len(cs), C, D_s + 1), the bias first; :func:`_scores` applies them.
+
+    Raises:
+        ValueError: no space, spaces of different N, targets not (N, C) in {1, 0, -1}, a C <= 0, a bad ``max_iter``.
+    """
+    if not train or len({len(x) for x in train}) != 1:
+        raise ValueError(f"train must be feature spaces of one N; got {[tuple(x.shape) for x in train]}")
+    width, device = max(x.shape[1] for x in train), train[0].device
+    x = torch.stack([_design(_matrix(f"space {i}", s).to(device), width) for i, s in enumerate(train)])
+    y = _targets("targets", targets).to(device).double().repeat(1, len(cs))  # (N, P), P = len(cs) * C
+    inv_c = 1 / torch.tensor([check_positive("C", c) for c in cs], dtype=torch.float64, device=device)
+    inv_c = inv_c.repeat_interleave(y.shape[1] // len(cs))
+    w = torch.zeros(len(train), y.shape[1], width + 1, dtype=torch.float64, device=device, requires_grad=True)
+    opt = torch.optim.LBFGS([w], lr=1, max_iter=check_int("max_iter", max_iter), history_size=20,
+                            tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe")
+
+    def objective() -> torch.Tensor:  # each problem's objective divided by C N: the same minimiser, one scale
+        opt.zero_grad()
+        hinge = (1 - y * torch.bmm(x, w.transpose(1, 2))).clamp_min(0) * (y != 0)
+        loss = ((0.5 * inv_c * (w * w).sum(2)).sum() + (hinge * hinge).sum()) / len(y)
+        loss.backward()
+        return loss
+
+    opt.step(objective)
+    return [w.detach()[i, :, : s.shape[1] + 1].reshape(len(cs), -1, s.shape[1] + 1) for i, s in enumerate(train)]
+
+
+def _scores(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Decision values (len(cs), N, C) of :func:`fit_svms` weights w (len(cs), C, D + 1) on features x (N, D)."""
+    return _design(x.to(w.device), x.shape[1]) @ w.transpose(1, 2)
+
+
+def splits(name: str, n_train: int | None, n_val: int, *, seed: int = 0, device="cpu") -> tuple[dict, list[str]]:
+    """A class-balanced training set (``n_train`` images, :func:`lrlib.data.load`'s ``limit``), ``n_val`` of them
+    held out for model selection (a seeded stratified draw), and the test split. ``samples`` (smoke) has no test
+    split: the whole set serves as the test set too, which only checks that the code runs.
+
+    Returns ({"train" | "val" | "test": (images uint8 (N, 3, H, W), labels int64 (N,))}, class names).
+
+    Raises:
+        ValueError: ``n_val`` not an int in [1, N), and as :func:`lrlib.data.load`.
+    """
+    small = name == "samples"
+    pool = load(name, size=32, device=device) if small else load(name, "train", limit=n_train, device=device)
+    if not 1 <= check_int("n_val", n_val) < len(pool):
+        raise ValueError(f"n_val must leave training images: 1 <= n_val < {len(pool)}; got {n_val}")
+    perm = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
+    by_class = perm[pool.labels.cpu()[perm].argsort(stable=True)]  # shuffled within each class, classes in order
+    held = by_class[torch.arange(len(pool)) % (len(pool) // n_val) == 0][:n_val]  # every (N // n_val)-th
+    train = torch.tensor(sorted(set(range(len(pool))) - set(held.tolist())))
+    out = {k: (pool.images[i.to(device)], pool.labels[i.to(device)]) for k, i in (("train", train), ("val", held))}
+    test = pool if small else load(name, "test", device=device)
+    return {**out, "test": (test.images, test.labels)}, list(pool.classes)
+
+
+def evaluate_spaces(spaces: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                    targets: tuple[torch.Tensor, torch.Tensor, torch.Tensor], cs: list[float], classes: list[str],
+                    *, max_iter: int = 500) -> pd.DataFrame:
+    """Table 1 for any feature spaces (name -> (train, val, test) features), each with the same SVM tuning: per-class
+    SVMs for every C in ``cs`` on the training features, C chosen by the validation mAP, then AP (VOC2007 11-point)
+    per class on the test features; ``targets`` (train, val, test), each (N, C) in {1, 0, -1}.
+
+    Returns one row per space: ``dims``, ``C``, ``C at edge`` (the best C is the grid's first or last: widen it),
+    ``val mAP``, the test AP of each class (%) and the test ``mAP`` (%).
+
+    Raises:
+        ValueError: no space, fewer than 3 values of C (the edge check needs an inside), as :func:`fit_svms`.
+    """
+    if not spaces or len(cs) < 3:
+        raise ValueError(f"need at least one space and 3 values of C; got {len(spaces)} spaces, cs={cs}")
+    weights = fit_svms([s[0] for s in spaces.values()], targets[0], cs, max_iter=max_iter)
+    rows = {}
+    for (name, (_, val, test)), w in zip(spaces.items(), weights):
+        val_map = [float(class_aps(s, targets[1]).mean()) for s in _scores(w, val)]
+        best = int(np.argmax(val_map))
+        aps = 100 * class_aps(_scores(w[best:best + 1], test)[0], targets[2])
+        rows[name] = {"dims": val.shape[1], "C": cs[best], "C at edge": best in (0, len(cs) - 1),
+                      "val mAP": round(100 * val_map[best], 2), **dict(zip(classes, aps.round(2))),
+                      "mAP": round(float(aps.mean()), 2)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def table1_spaces(hr: dict[str, torch.Tensor], lr: dict[str, torch.Tensor],
+                  nets: dict[str, TransferNet]) -> dict[str, tuple[torch.Tensor, ...]]:
+    """Table 1's feature spaces, name -> (train, val, test) features, from the HR and LR backbone features (split ->
+    (N, D)) and the trained networks (reading -> :class:`TransferNet`): HR, LR, the transferred LR features of each
+    reading, and the PCA control (LR features on their first N2 principal axes).
+
+    Raises:
+        ValueError: no network, and as :func:`transform` and :func:`pca_features`.
+    """
+    if not nets:
+        raise ValueError("nets is empty: pass reading -> TransferNet for at least one reading")
+    order = ("train", "val", "test")
+    n2 = next(iter(nets.values())).fc2.out_features
+    spaces = {"HR": tuple(hr[k] for k in order), "LR": tuple(lr[k] for k in order)}
+    spaces |= {f"transfer ({reading})": tuple(transform(net, lr[k]) for k in order) for reading, net in nets.items()}
+    spaces[f"PCA-{n2} of LR"] = tuple(pca_features(lr["train"], [lr["val"], lr["test"]], n2))
+    return spaces
+
+
+def grid_tables(results: dict[tuple[int, int], dict[str, float]]) -> tuple[pd.DataFrame, pd.DataFrame, tuple[int, int]]:
+    """Table 2's layout (rows N2, columns N1) of the validation and test mAP of ``results`` ((n1, n2) -> a row of
+    :func:`evaluate_spaces`), and the (N1, N2) of the best validation mAP (the test grid never chooses).
+
+    Raises:
+        ValueError: an empty grid.
+    """
+    if not results:
+        raise ValueError("results is empty: pass (n1, n2) -> {'val mAP', 'mAP'} for at least one point")
+    frames = [pd.Series({k: r[col] for k, r in results.items()}).unstack(0).rename_axis(index="N2", columns="N1")
+              for col in ("val mAP", "mAP")]
+    return frames[0], frames[1], max(results, key=lambda k: results[k]["val mAP"])
+
+
+def paper_rows(classes: list[str]) -> pd.DataFrame | None:
+    """The paper's Table 1 rows (%), when ``classes`` are VOC2007's (the only data set it ran), else None.
+
+    Raises:
+        Nothing: other classes give None."""
+    rows = {f"paper: {k}": {**v, "mAP": TRANSFER_MAP[k]} for k, v in TRANSFER_TABLE1.items()}
+    return pd.DataFrame.from_dict(rows, orient="index") if list(classes) == list(VOC_CLASSES) else None
+
+
+def findings(tables: dict[str, pd.DataFrame], choice: tuple[int, int], test_grid: pd.DataFrame,
+             train_accuracy: dict[str, float]) -> str:
+    """What this run says, as a Markdown bullet list computed from its numbers: ``tables`` (label -> an
+    :func:`evaluate_spaces` table of :func:`table1_spaces`), the validation ``choice`` (N1, N2), Table 2's
+    ``test_grid`` (rows N2, columns N1) and each network's ``train_accuracy`` on its pseudo-labels.
+
+    Raises:
+        ValueError: no table, or a table without the HR, LR, transfer and PCA rows.
+    """
+    need = {"HR", "LR", *(f"transfer ({r})" for r in READINGS)}
+    if not tables or any(not need <= set(t.index) or not t.index.str.startswith("PCA").any() for t in tables.values()):
+        raise ValueError(f"findings needs Table 1 frames with rows {sorted(need)} and a PCA row; got {list(tables)}")
+    lines = []
+    for label, t in tables.items():
+        pca = next(i for i in t.index if i.startswith("PCA"))
+        m, beats = t["mAP"], lambda a, b: "beats" if a > b else "does not beat"
+        near, paired, pc = m["transfer (nearest)"], m["transfer (paired)"], m[pca]
+        lines.append(f"**{label}:** HR {m['HR']:.1f}, LR {m['LR']:.1f}, transfer {near:.1f} (nearest) / {paired:.1f} "
+                     f"(paired), {pca} {pc:.1f} mAP. The transfer (nearest) {beats(near, m['LR'])} the LR baseline "
+                     f"({near - m['LR']:+.1f} points; paper +{TRANSFER_MAP['Ours'] - TRANSFER_MAP['Baseline-LR']:.1f}) "
+                     f"and {beats(near, pc)} the PCA control ({near - pc:+.1f}); the "
+                     f"{'nearest' if near >= paired else 'paired'} reading does better "
+                     f"({abs(near - paired):.1f} points).")
+        if t["C at edge"].any():
+            lines.append(f"**{label}: C at the edge of its grid** for {', '.join(t.index[t['C at edge']])}: widen it.")
+    best_test = test_grid.stack().idxmax()  # (N2, N1)
+    lines.append(f"**Table 2:** the validation split chooses N1 = {choice[0]}, N2 = {choice[1]} (test mAP "
+                 f"{test_grid.loc[choice[1], choice[0]]:.1f}); the test grid's best is N1 = {best_test[1]}, N2 = "
+                 f"{best_test[0]} ({test_grid.max().max():.1f}); the paper chose N1 = 4096, N2 = 100 on its test set "
+                 f"({100 * TRANSFER_TABLE2[4096, 100]:.1f}).")
+    low = {k: v for k, v in train_accuracy.items() if v < 0.9}
+    fit = (f"under 90% for {', '.join(f'{k} ({100 * v:.1f}%)' for k, v in low.items())}: under-fit" if low
+           else f"at least {100 * min(train_accuracy.values()):.1f}% for every network: none is under-fit")
+    lines.append(f"**Transfer networks' accuracy on their pseudo-labels:** {fit}.")
+    return "\n".join(f"- {line}" for line in lines)
+

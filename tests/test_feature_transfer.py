@@ -1,0 +1,245 @@
+"""The feature-transfer study of notebook 03 (lrlib.studies.feature_transfer), against independent computations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, average_precision_score
+from sklearn.svm import LinearSVC
+
+from lrlib.papers import CITATIONS, TRANSFER_TABLE1, TRANSFER_TABLE2
+from lrlib.profiles import SETTINGS
+from lrlib.results import RunCache
+from lrlib.studies import feature_transfer as ft
+from lrlib.studies.feature_transfer import Transfer, TransferNet, class_aps, pseudo_labels
+
+
+def _blobs(n_per: int = 40, k: int = 4, dim: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 10, (k, dim))
+    truth = np.repeat(np.arange(k), n_per)
+    return centres[truth] + rng.normal(0, 1, (len(truth), dim)), truth
+
+
+def test_pseudo_labels_find_the_partition_sklearn_finds():
+    x, _ = _blobs()
+    labels, centres = pseudo_labels(torch.tensor(x), 4, seed=3)
+    ref = KMeans(4, init="k-means++", n_init=1, random_state=3).fit(x)
+    assert labels.dtype == torch.int64 and labels.shape == (len(x),) and centres.shape == (4, x.shape[1])
+    assert adjusted_rand_score(ref.labels_, labels.numpy()) == 1.0
+    order = [int(np.argmin(((ref.cluster_centers_ - c) ** 2).sum(1))) for c in centres.numpy()]
+    np.testing.assert_allclose(centres.numpy(), ref.cluster_centers_[order], atol=1e-9)
+
+
+def test_pseudo_labels_are_a_fixed_point_consistent_with_the_centroids_and_deterministic():
+    x = torch.randn(300, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    labels, centres = pseudo_labels(x, 7, seed=0)
+    d = ((x[:, None] - centres[None]) ** 2).sum(2)
+    assert torch.equal(labels, d.argmin(1))  # each point's own nearest centroid
+    for c in labels.unique():  # each centroid the mean of its points (Lloyd converged)
+        torch.testing.assert_close(centres[c], x[labels == c].mean(0))
+    again = pseudo_labels(x, 7, seed=0)
+    assert torch.equal(again[0], labels) and torch.equal(again[1], centres)
+    ref = KMeans(7, n_init=10, random_state=0).fit(x.numpy())
+    assert float(d.min(1).values.sum()) <= 1.05 * ref.inertia_  # a local optimum as good as sklearn's
+
+
+def test_nearest_centroid_labels_against_a_brute_force_loop():
+    gen = torch.Generator().manual_seed(2)
+    hr, lr = torch.randn(120, 8, generator=gen), torch.randn(50, 8, generator=gen) * 2
+    labels, centres = pseudo_labels(hr, 5, seed=4, lr=lr)
+    assert labels.shape == (50,) and torch.equal(pseudo_labels(hr, 5, seed=4)[1], centres)
+    for i, row in enumerate(lr.tolist()):
+        dist = [sum((a - b) ** 2 for a, b in zip(row, c)) for c in centres.tolist()]
+        assert labels[i] == dist.index(min(dist))
+
+
+def test_pseudo_labels_refuse_bad_input():
+    with pytest.raises(ValueError, match="at most the number of HR features, 10; got 11"):
+        pseudo_labels(torch.randn(10, 3), 11)
+    with pytest.raises(ValueError, match=r"lr must be non-empty float features \(N, 3\)"):
+        pseudo_labels(torch.randn(10, 3), 2, lr=torch.randn(4, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        pseudo_labels(torch.tensor([[0.0, float("nan")]] * 3), 2)
+
+
+def test_transfer_net_has_the_papers_parameter_count_and_msra_init():
+    net = TransferNet()
+    assert sum(p.numel() for p in net.parameters()) == 8_802_404
+    assert net(torch.randn(3, 2048)).shape == (3, 100)
+    assert float(net.fc1.bias.detach().abs().max()) == 0.0
+    assert abs(float(net.fc1.weight.detach().std()) - (2 / 2048) ** 0.5) < 0.01 * (2 / 2048) ** 0.5
+    with pytest.raises(ValueError, match="n2 must be an int >= 1; got 0"):
+        TransferNet(8, 4, 0)
+
+
+def _reference_training(net, x, y, schedule, seed):
+    """The paper's loop written plainly for one network: SGD, momentum 0.9, weight decay 5e-4, step decay,
+    one shuffle per epoch from a generator seeded with ``seed``."""
+    opt = torch.optim.SGD(net.parameters(), lr=schedule["learning_rate"], momentum=0.9, weight_decay=5e-4)
+    decay = torch.optim.lr_scheduler.StepLR(opt, schedule["step"], gamma=0.1)
+    gen, order = torch.Generator().manual_seed(seed), []
+    for _ in range(schedule["iterations"]):
+        if len(order) == 0:
+            order = torch.randperm(len(x), generator=gen)
+        idx, order = order[: schedule["batch_size"]], order[schedule["batch_size"]:]
+        loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        decay.step()
+    return net
+
+
+def test_stacked_training_equals_a_plain_loop_for_each_network():
+    """Networks of different widths and readings in one loop end where a plain loop of each one (fp32, CPU) ends:
+    the padding of narrower outputs and the stacking change nothing."""
+    gen = torch.Generator().manual_seed(0)
+    hr, lr = torch.randn(40, 6, generator=gen), torch.randn(40, 6, generator=gen)
+    schedule = dict(iterations=12, step=5, batch_size=16, learning_rate=0.05)
+    specs = [Transfer(hr, lr, 8, 3, "nearest"), Transfer(hr, lr, 8, 5, "paired"), Transfer(hr, lr * 2, 4, 3)]
+    together, acc = ft.train_transfers(specs, schedule, seed=1)
+    torch.manual_seed(1)  # the networks are built in order from the seed
+    fresh = [TransferNet(6, s.n1, s.n2) for s in specs]
+    labels = [pseudo_labels(hr, 3, seed=1, lr=lr)[0], pseudo_labels(hr, 5, seed=1)[0],
+              pseudo_labels(hr, 3, seed=1, lr=lr * 2)[0]]
+    for net, ref, spec, y, a in zip(together, fresh, specs, labels, acc):
+        _reference_training(ref, spec.lr, y, schedule, seed=1)
+        for p, q in zip(net.parameters(), ref.parameters()):
+            torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+        assert a == pytest.approx(float((ref(spec.lr).argmax(1) == y).double().mean()))
+
+
+def test_training_fits_the_pseudo_labels_and_the_cache_returns_the_same_networks(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    hr = torch.randn(60, 5, generator=gen)
+    specs = [Transfer(hr, hr + 0.05 * torch.randn(60, 5, generator=gen), 32, 4)]
+    schedule = dict(iterations=300, step=200, batch_size=20, learning_rate=0.1)
+    cache = RunCache(tmp_path)
+    nets, acc = ft.train_transfers(specs, schedule, seed=0, cache=cache)
+    assert acc[0] >= 0.9
+    reopened = RunCache(tmp_path)
+    again, acc2 = ft.train_transfers(specs, schedule, seed=0, cache=reopened)
+    assert acc2 == acc and reopened.ledger()["loaded"] == 1 and reopened.ledger()["trained"] == 0
+    torch.testing.assert_close(ft.transform(again[0], hr), ft.transform(nets[0], hr))
+    with pytest.raises(ValueError, match="reading must be one of"):
+        ft.train_transfers([Transfer(hr, hr, 4, 2, "closest")], schedule)
+    with pytest.raises(ValueError, match=r"schedule lacks \['learning_rate'\]"):
+        ft.train_transfers(specs, dict(iterations=1, step=1, batch_size=2))
+
+
+def test_class_aps_against_sklearn_and_a_hand_computed_11_point_ap():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(50, 3))
+    targets = rng.choice([1, 0, -1], size=(50, 3), p=[0.3, 0.2, 0.5])
+    targets[0] = 1
+    aps = class_aps(scores, targets, voc07=False)
+    for c in range(3):
+        keep = targets[:, c] != 0
+        assert aps[c] == pytest.approx(average_precision_score(targets[keep, c] == 1, scores[keep, c]))
+    # ranking: +, -, +, difficult, - -> precision at recalls 0.5 and 1: 1 and 2/3; 11-point: 6 x 1 + 5 x 2/3
+    s, t = np.array([[0.9], [0.8], [0.7], [0.65], [0.6]]), np.array([[1], [-1], [1], [0], [-1]])
+    assert class_aps(s, t)[0] == pytest.approx((6 + 5 * 2 / 3) / 11)
+    with pytest.raises(ValueError, match=r"in \{1, 0, -1\}"):
+        class_aps(s, t * 2)
+
+
+def test_svms_agree_with_sklearns_linear_svc():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(120, 6)) + np.repeat(rng.normal(0, 1.5, (3, 6)), 40, axis=0)
+    y = np.repeat(np.arange(3), 40)
+    targets = ft.one_vs_rest(torch.tensor(y), 3)
+    cs = [0.1, 1.0]
+    w_small, w = ft.fit_svms([torch.tensor(x[:, :4]), torch.tensor(x)], targets, cs, max_iter=2000)
+    assert w.shape == (2, 3, 7) and w_small.shape == (2, 3, 5)
+    design = np.hstack([np.ones((120, 1)), x / np.linalg.norm(x, axis=1, keepdims=True)])
+    for i, c in enumerate(cs):
+        for k in range(3):
+            ref = LinearSVC(C=c, fit_intercept=False, tol=1e-10, max_iter=100_000).fit(design, targets[:, k].numpy())
+            np.testing.assert_allclose(w[i, k].numpy(), ref.coef_[0], atol=2e-4)
+    small = np.hstack([np.ones((120, 1)), x[:, :4] / np.linalg.norm(x[:, :4], axis=1, keepdims=True)])
+    ref = LinearSVC(C=1.0, fit_intercept=False, tol=1e-10, max_iter=100_000).fit(small, targets[:, 0].numpy())
+    np.testing.assert_allclose(w_small[1, 0].numpy(), ref.coef_[0], atol=2e-4)  # padding changes nothing
+
+
+def test_evaluate_spaces_picks_c_on_validation_and_flags_the_grids_edge():
+    rng = np.random.default_rng(2)
+    means = rng.normal(0, 2, (3, 5))
+    splits = [torch.tensor(means[np.arange(n) % 3] + rng.normal(size=(n, 5))) for n in (60, 30, 30)]
+    targets = tuple(ft.one_vs_rest(torch.arange(n) % 3, 3) for n in (60, 30, 30))
+    cs = [0.01, 1.0, 100.0]
+    table = ft.evaluate_spaces({"a": tuple(splits), "noise": tuple(torch.randn(n, 3) for n in (60, 30, 30))},
+                               targets, cs, ["x", "y", "z"])
+    w = ft.fit_svms([splits[0]], targets[0], cs)[0]
+    val = [class_aps(s, targets[1]).mean() for s in ft._scores(w, splits[1])]
+    best = int(np.argmax(val))
+    assert table.loc["a", "C"] == cs[best] and table.loc["a", "C at edge"] == (best in (0, 2))
+    expected = 100 * class_aps(ft._scores(w, splits[2])[best], targets[2])
+    assert table.loc["a", "mAP"] == pytest.approx(expected.mean(), abs=0.01)
+    assert table.loc["a", "mAP"] > table.loc["noise", "mAP"]
+    with pytest.raises(ValueError, match="3 values of C"):
+        ft.evaluate_spaces({"a": tuple(splits)}, targets, [1.0], ["x", "y", "z"])
+
+
+def test_pca_control_matches_sklearn():
+    from sklearn.decomposition import PCA
+
+    x = torch.randn(50, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    ours, other = ft.pca_features(x, [x[:5]], 3)
+    ref = PCA(3).fit(x.numpy())
+    np.testing.assert_allclose(np.abs(ours.numpy()), np.abs(ref.transform(x.numpy())), atol=1e-5)
+    torch.testing.assert_close(other, ours[:5])
+    with pytest.raises(ValueError, match="dims must be at most min"):
+        ft.pca_features(x, [], 9)
+
+
+def test_same_epochs_scales_the_papers_schedule():
+    assert ft.same_epochs(5011) == (31_561, 15_000)
+    iterations, step = ft.same_epochs(4000)
+    assert iterations == round(31_561 * 4000 / 5011) and step == round(iterations * 15_000 / 31_561)
+    assert ft.same_epochs(30, 30, 0.005) == (round(0.005 * 31_561 * 1000 / 5011), 15)
+    with pytest.raises(ValueError, match="fraction must be a positive number"):
+        ft.same_epochs(10, fraction=0)
+
+
+def test_grid_tables_choose_on_validation_only():
+    results = {(n1, n2): {"val mAP": float(n1 + n2), "mAP": float(n1 - n2)} for n1 in (4, 8) for n2 in (1, 2)}
+    val, test, choice = ft.grid_tables(results)
+    assert choice == (8, 2) and test.loc[2, 8] == 6.0 and list(val.columns) == [4, 8] and val.index.name == "N2"
+
+
+def test_findings_follow_the_numbers():
+    classes = ["a", "b"]
+    rows = {"HR": 90.0, "LR": 70.0, "transfer (nearest)": 75.0, "transfer (paired)": 77.0, "PCA-4 of LR": 76.0}
+    table = pd.DataFrame.from_dict({k: {"C": 1.0, "C at edge": k == "LR", "a": v, "b": v, "mAP": v}
+                                    for k, v in rows.items()}, orient="index")
+    test_grid = pd.DataFrame({4: [70.0, 71.0], 8: [72.0, 69.0]}, index=[2, 4])
+    text = ft.findings({"cifar10 8x8": table}, (8, 2), test_grid, {"net": 0.5})
+    assert "beats** the LR" not in text and "does not beat the PCA control (-1.0)" in text
+    assert "+5.0 points; paper +1.9" in text and "the paired reading does better (2.0 points)" in text
+    assert "C at the edge of its grid** for LR" in text and "under-fit" in text
+    assert "N1 = 8, N2 = 2 (test mAP 72.0)" in text
+    with pytest.raises(ValueError, match="findings needs Table 1 frames"):
+        ft.findings({"x": table.drop(index="HR")}, (8, 2), test_grid, {})
+
+
+def test_papers_numbers_and_settings():
+    assert CITATIONS["transfer"].startswith("Y. Wu, Z. Zhang, G. Wang.")
+    assert np.mean(list(TRANSFER_TABLE1["Ours"].values())) == pytest.approx(80.0, abs=0.05)
+    assert TRANSFER_TABLE2[4096, 100] == 0.800 and len(TRANSFER_TABLE2) == 30
+    quick = SETTINGS["03_feature_transfer"]["quick"]
+    assert quick["n1s"] == [256, 512, 1024, 2048, 4096] and quick["n2s"] == [20, 100, 200, 500, 1000, 2048]
+    assert ft.paper_rows(["x"]) is None
+    assert ft.paper_rows(list(TRANSFER_TABLE1["Ours"])).loc["paper: Ours", "mAP"] == 80.0
+
+
+def test_splits_hold_out_a_stratified_validation_set():
+    parts, classes = ft.splits("samples", None, 10, seed=0)
+    (xt, yt), (xv, yv), (_, ytest) = parts["train"], parts["val"], parts["test"]
+    assert len(yv) == 10 and len(yt) == 30 and len(ytest) == 40 and len(classes) == 10
+    assert torch.bincount(yv, minlength=10).tolist() == [1] * 10  # one per class, in proportion
+    train_rows, val_rows = {x.numpy().tobytes() for x in xt}, {x.numpy().tobytes() for x in xv}
+    assert not train_rows & val_rows
+    with pytest.raises(ValueError, match="1 <= n_val < 40; got 40"):
+        ft.splits("samples", None, 40)
