@@ -115,15 +115,21 @@ def effective_ratio(size: int, factor: int) -> float:
     return (size // _check_factor(factor) / size) ** 2
 
 
-def low_resolution_uint8(images: torch.Tensor, factor: int, *, batch_size: int = 4096) -> torch.Tensor:
+def low_resolution_uint8(images: torch.Tensor, factor: int, *, keep_size: bool = True,
+                         batch_size: int = 4096) -> torch.Tensor:
     """:func:`low_resolution` for a whole uint8 data set (N, C, H, W), batch by batch on its device.
 
-    Returns the LR copies at the original size as uint8 (rounded), the way an LR data set is stored.
+    Returns the LR copies as uint8 (rounded), the way an LR data set is stored: at the original size, or
+    with ``keep_size=False`` at the small size (N, C, H // factor, W // factor).
+
+    Raises:
+        ValueError: ``images`` not uint8; as :func:`low_resolution` for the factor and the shape.
     """
-    if images.dtype != torch.uint8:
-        raise ValueError(f"images must be uint8 (N, C, H, W); got {images.dtype}")
-    out = torch.empty_like(images)
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].float() / 255
-        out[start:start + batch_size] = (low_resolution(x, factor) * 255).round_().to(torch.uint8)
-    return out
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        got = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be uint8 (N, C, H, W); got {got}")
+    parts = [(low_resolution(images[start:start + batch_size].float() / 255, factor, keep_size=keep_size) * 255)
+             .round_().to(torch.uint8) for start in range(0, len(images), batch_size)]
+    if not parts:
+        raise ValueError("images is empty: give at least one image (N >= 1)")
+    return torch.cat(parts)

@@ -169,37 +169,49 @@ def average_precision(scores: ArrayLike, labels: ArrayLike, *, voc07: bool = Fal
     return float(ap)
 
 
-def retrieval_map(query: ArrayLike, database: ArrayLike, relevant: ArrayLike) -> float:
+def retrieval_map(query: ArrayLike, database: ArrayLike, relevant: ArrayLike, *, ignore: ArrayLike | None = None,
+                  ap: str = "all-point") -> float:
     """Mean average precision of retrieval by Euclidean distance.
 
     Args:
         query: (Q, D) query features.
         database: (M, D) database features.
         relevant: (Q, M) booleans, True where database item m is relevant to query q.
+        ignore: optional (Q, M) booleans, True for "junk" items that are taken out of query q's ranking
+            before its AP is computed, neither hits nor misses (the Oxford5k / Paris6k protocol); an item
+            both relevant and ignored counts as ignored.
+        ap: ``"all-point"`` (default): the mean of the precision at the rank of every relevant item.
+            ``"trapezoid"``: the Oxford benchmark's own ``compute_ap`` (repeated by revisitop's): for the
+            relevant item at rank r (0-based, junk removed) with j relevant items before it, the mean of
+            precision j / r (1 at r = 0) and (j + 1) / (r + 1), summed with weight 1 / (number relevant).
 
     Returns:
-        The mean over queries of the all-point AP of the database ranked by increasing
-        distance; queries with no relevant item are skipped.
+        The mean over queries of the AP of the database ranked by increasing distance (ties by a
+        stable sort); queries with no relevant item left are skipped.
 
     Raises:
-        ValueError: shapes that do not pair up, NaN or infinite features, ``relevant`` other than
-            booleans or 0/1, no query with a relevant item.
+        ValueError: shapes that do not pair up, NaN or infinite features, ``relevant`` or ``ignore`` other
+            than booleans or 0/1 or not (Q, M), an unknown ``ap``, no query with a relevant item.
     """
+    if ap not in ("all-point", "trapezoid"):
+        raise ValueError(f"ap must be 'all-point' or 'trapezoid' (Oxford's compute_ap); got {ap!r}")
     q, db = _tensor(query, "query", 2).double(), _tensor(database, "database", 2).double()
-    if _relevance(relevant, "relevant").ndim != 2:
-        raise ValueError(f"relevant must be 2-d (Q, M); got shape {tuple(torch.as_tensor(relevant).shape)}")
-    rel = _relevance(relevant, "relevant").to(q.device)
-    if rel.shape != (len(q), len(db)):
-        raise ValueError(f"relevant must have shape (Q, M) = {(len(q), len(db))}; got {tuple(rel.shape)}")
+    rel = _pair_mask(relevant, "relevant", (len(q), len(db))).to(q.device)
+    junk = (_pair_mask(ignore, "ignore", (len(q), len(db))) if ignore is not None
+            else torch.zeros_like(rel, device="cpu")).to(q.device)
     if q.shape[1] != db.shape[1]:
         raise ValueError(f"query and database dimensions differ: {q.shape[1]} vs {db.shape[1]}")
     aps = []
     for start in range(0, len(q), 1024):  # blocks bound the (Q, M) distance matrix in memory
-        dist = torch.cdist(q[start:start + 1024], db.to(q.device))
-        order = dist.argsort(dim=1, stable=True)
-        hits = rel[start:start + 1024].gather(1, order).double()
+        order = torch.cdist(q[start:start + 1024], db.to(q.device)).argsort(dim=1, stable=True)
+        keep = ~junk[start:start + 1024].gather(1, order)
+        hits = (rel[start:start + 1024].gather(1, order) & keep).double()
+        rank = keep.double().cumsum(1)  # 1-based rank among the items kept
         tp = hits.cumsum(1)
-        precision = tp / torch.arange(1, hits.shape[1] + 1, device=hits.device, dtype=hits.dtype)
+        precision = tp / rank.clamp_min(1)
+        if ap == "trapezoid":
+            before = torch.where(rank > 1, (tp - 1) / (rank - 1).clamp_min(1), torch.ones_like(tp))
+            precision = (before + precision) / 2
         n_rel = hits.sum(1)
         ok = n_rel > 0
         aps.append(((precision * hits).sum(1)[ok] / n_rel[ok]).cpu())
@@ -207,6 +219,14 @@ def retrieval_map(query: ArrayLike, database: ArrayLike, relevant: ArrayLike) ->
     if len(aps) == 0:
         raise ValueError("no query has a relevant database item: mAP is undefined")
     return float(aps.mean())
+
+
+def _pair_mask(x, name: str, shape: tuple[int, int]) -> torch.Tensor:
+    """A (Q, M) boolean mask (booleans or 0/1), checked against the (queries, database items) ``shape``."""
+    mask = _relevance(x, name)
+    if mask.shape != shape:
+        raise ValueError(f"{name} must have shape (Q, M) = {shape}; got {tuple(mask.shape)}")
+    return mask
 
 
 def psnr(a: ArrayLike, b: ArrayLike, data_range: float = 1.0) -> float:

@@ -84,3 +84,16 @@ def test_scale_mistakes_are_named_not_passed_through():
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]; got values in \[-0.4"):
         low_resolution(x - 0.5, 2)
     low_resolution(x * (1 + 5e-4), 2)  # bicubic overshoot of a previous step stays within the tolerance
+
+
+def test_low_resolution_uint8_at_the_small_size():
+    from lrlib.degrade import low_resolution_uint8
+
+    x = torch.randint(0, 256, (3, 3, 12, 12), dtype=torch.uint8)
+    small = low_resolution_uint8(x, 4, keep_size=False, batch_size=2)
+    expected = (low_resolution(x.float() / 255, 4, keep_size=False) * 255).round().to(torch.uint8)
+    assert small.shape == (3, 3, 3, 3) and torch.equal(small, expected)
+    with pytest.raises(ValueError, match="uint8"):
+        low_resolution_uint8(x.float(), 4)
+    with pytest.raises(ValueError, match="empty"):
+        low_resolution_uint8(x[:0], 4)

@@ -160,3 +160,46 @@ def test_psnr_refuses_8_bit_images_with_data_range_1():
     assert metrics.psnr(a, b, data_range=255) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255))
     with pytest.raises(ValueError, match="NaN"):
         metrics.psnr(np.array([0.5, np.nan]), np.array([0.5, 0.5]))
+
+
+def _ap_loop(ranked_hits, trapezoid=False):
+    """AP of a 0/1 list already in ranked order, one item at a time (brute force)."""
+    n_rel, found, total = sum(ranked_hits), 0, 0.0
+    for r, hit in enumerate(ranked_hits):
+        if hit:
+            before = 1.0 if r == 0 else found / r
+            found += 1
+            after = found / (r + 1)
+            total += ((before + after) / 2 if trapezoid else after) / n_rel
+    return total
+
+
+def test_retrieval_map_ignore_against_deleting_the_junk():
+    g = np.random.default_rng(6)
+    q, db = g.normal(size=(6, 5)), g.normal(size=(25, 5))
+    rel, junk = g.random((6, 25)) < 0.3, g.random((6, 25)) < 0.2
+    rel[:, 0], junk[:, 0] = True, False
+    for kind in ("all-point", "trapezoid"):
+        aps = []
+        for i in range(6):  # delete query i's junk from the database, then rank what is left
+            keep = ~junk[i]
+            d = np.linalg.norm(db[keep] - q[i], axis=1)
+            aps.append(_ap_loop(list(rel[i, keep][np.argsort(d, kind="stable")]), kind == "trapezoid"))
+        assert metrics.retrieval_map(q, db, rel, ignore=junk, ap=kind) == pytest.approx(np.mean(aps))
+    assert metrics.retrieval_map(q, db, rel, ignore=np.zeros_like(junk)) == metrics.retrieval_map(q, db, rel)
+    with pytest.raises(ValueError, match=r"ignore must have shape \(Q, M\) = \(6, 25\)"):
+        metrics.retrieval_map(q, db, rel, ignore=junk[:, :3])
+    with pytest.raises(ValueError, match="ap must be"):
+        metrics.retrieval_map(q, db, rel, ap="11-point")
+
+
+def test_trapezoid_ap_on_a_hand_computed_ranking():
+    # database on a line, query at 0: ranking is items 0, 1, 2, 3 (distances 1, 2, 3, 4); relevant: 0 and 2
+    q, db = np.zeros((1, 1)), np.array([[1.0], [2.0], [3.0], [4.0]])
+    rel = np.array([[True, False, True, False]])
+    # rank 0: (1 + 1/1) / 2 * 1/2 = 0.5; rank 2 with one relevant before: (1/2 + 2/3) / 2 * 1/2 = 7/24
+    assert metrics.retrieval_map(q, db, rel, ap="trapezoid") == pytest.approx(0.5 + 7 / 24)
+    assert metrics.retrieval_map(q, db, rel) == pytest.approx((1 + 2 / 3) / 2)  # all-point
+    # junk at rank 1 removed: both relevant items lead, AP = 1 under either rule
+    junk = np.array([[False, True, False, False]])
+    assert metrics.retrieval_map(q, db, rel, ignore=junk, ap="trapezoid") == pytest.approx(1.0)

@@ -4,8 +4,8 @@ experiments, its findings). Each builds on the shared blocks of :mod:`lrlib`; no
 | notebook            | module                 | paper                                                    |
 |---------------------|------------------------|----------------------------------------------------------|
 | 01_degradation      | ``degradation``        | Tan et al. 2018 (Fig. 2, Table 1); Wu et al. 2019 (Fig. 1) |
-| 02_fsr_gan          | ``fsr_gan`` (planned)  | Tan et al., Feature Super-Resolution, CVPR 2018          |
-| 03_feature_transfer | ``feature_transfer`` (planned) | Wu et al., Unsupervised Deep Feature Transfer, ICCV-W 2019 |
+| 02_fsr_gan          | ``fsr_gan`` (package)  | Tan et al., Feature Super-Resolution, CVPR 2018          |
+| 03_feature_transfer | ``feature_transfer``   | Wu et al., Unsupervised Deep Feature Transfer, ICCV-W 2019 |
 | 04_distillation     | ``distillation``       | Zhu et al., Deep Feature Distillation, ICASSP 2019       |
-| 05_dog_sr_sift      | ``dog_sr_sift``        | Noor et al., Multi-Scale Gradient Image SR for SIFT      |
+| 05_dog_sr_sift      | ``dog_sr_sift`` (package) | Noor et al., Multi-Scale Gradient Image SR for SIFT      |
 """

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from ..data import ImageSet, load
-from ..degrade import low_resolution
+from ..degrade import low_resolution_uint8
 from ..models import Classifier, build_model
 from ..papers import DFD_TABLE1, DFD_TABLE2
 from ..results import RunCache, fingerprint
@@ -294,7 +294,7 @@ def _sr_then_classify(sr_name: str, arch: str, train: tuple[torch.Tensor, torch.
     """One seed of a Table 2 SR row (``config.seed``): an SR network learns 8x8 -> 16x16 on the training
     images, then a classifier trains and tests on its outputs up-sampled to 32x32."""
     def shrink(images: torch.Tensor, factor: int) -> torch.Tensor:
-        return (low_resolution(images.float() / 255, factor, keep_size=False) * 255).round().to(torch.uint8)
+        return low_resolution_uint8(images, factor, keep_size=False)
 
     torch.manual_seed(config.seed)
     sr = build_sr(sr_name, 2).to(train[0].device)

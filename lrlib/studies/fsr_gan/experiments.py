@@ -1,0 +1,306 @@
+"""FSR-GAN's experiments (paper Figs. 4-8): features per ratio, the generators of every loss, image SR, and one
+table of SR-HR distance, retrieval mAP (with and without distractors) and k-NN accuracy per method and ratio,
+with the constant-predictor control; PNG bits of the LR queries; the findings against the paper's two numbers.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from ...backbones import Backbone, features
+from ...checks import check_images, check_int
+from ...degrade import low_resolution_uint8, ratio_label
+from ...metrics import knn_accuracy, pair_distances, retrieval_map
+from ...papers import FSR_GAN_TEXT
+from ...results import RunCache, fingerprint
+from ...sr import build_sr, super_resolve, train_sr
+from .method import VERSION, GanConfig, enhance, train_generator, unit
+
+__all__ = ["RAW", "CNN", "FSR", "GAN_MSE", "GAN_R3", "CONSTANT", "variants", "feature_bank", "training_pairs",
+           "train_variants", "fsr_queries", "image_sr_features", "photo_crops", "photo_retrieval", "query_bits",
+           "evaluate", "figure_frame", "findings"]
+
+RAW, CNN, FSR, GAN_MSE, GAN_R3 = "Raw (bicubic)", "CNN-Baseline", "FSR-GAN", "GAN-MSE (r=1)", "GAN-focal (r=3)"
+CONSTANT = "constant (mean HR feature)"
+
+
+def variants(base: GanConfig) -> dict[str, GanConfig]:
+    """Fig. 4's generators from one base config: the CNN-Baseline (no critic, r = 2), GAN-MSE (r = 1, Eq. 8),
+    FSR-GAN (r = 2, Eq. 9) and the focal loss at r = 3.
+
+    Raises:
+        ValueError: as :class:`GanConfig`.
+    """
+    return {CNN: replace(base, adversarial=False, r=2.0), GAN_MSE: replace(base, adversarial=True, r=1.0),
+            FSR: replace(base, adversarial=True, r=2.0), GAN_R3: replace(base, adversarial=True, r=3.0)}
+
+
+def feature_bank(backbone: Backbone, images: torch.Tensor, factors: list[int], *, dataset: str, size: int = 224,
+                 progress: bool = True) -> dict[int, torch.Tensor]:
+    """L2-normalised features of ``images`` (N, 3, S, S) and of their LR copies: ``{1: HR, f: LR at f, ...}``,
+    each (N, dim), through :func:`lrlib.backbones.features` (disk cache).
+
+    Raises:
+        ValueError: as :func:`lrlib.backbones.features`.
+    """
+    return {f: unit(features(backbone, images, dataset=dataset, factor=f, size=size, progress=progress))
+            for f in [1, *factors]}
+
+
+def training_pairs(bank: dict[int, torch.Tensor], *, held_fraction: float = 0.1,
+                   seed: int = 0) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """(LR, HR) pairs of every factor mixed, split by image (an image's pairs all train or all are held out).
+
+    Returns:
+        ((lr, hr), (held_lr, held_hr)), each (n_images * n_factors, dim).
+
+    Raises:
+        ValueError: a bank without HR (factor 1) or LR features, ``held_fraction`` outside (0, 1), or a split that
+            leaves a side empty.
+    """
+    factors = [f for f in bank if f != 1]
+    if 1 not in bank or not factors or not 0 < held_fraction < 1:
+        raise ValueError(f"need factor 1 and at least one LR factor (got {sorted(bank)}) and held_fraction in (0, 1) "
+                         f"(got {held_fraction})")
+    n = len(bank[1])
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(bank[1].device)
+    cut = int(round(n * held_fraction))
+    if not 0 < cut < n:
+        raise ValueError(f"{n} images and held_fraction {held_fraction} leave no image to train or to hold out")
+
+    def pairs(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.cat([bank[f][idx] for f in factors]), bank[1][idx].repeat(len(factors), 1)
+
+    return pairs(order[cut:]), pairs(order[:cut])
+
+
+def train_variants(train: tuple[torch.Tensor, torch.Tensor], held: tuple[torch.Tensor, torch.Tensor],
+                   base: GanConfig, seeds: list[int], *, cache: RunCache | None = None,
+                   progress: bool = True) -> dict[str, list[tuple[torch.nn.Module, dict]]]:
+    """Every generator of :func:`variants`: FSR-GAN once per seed, the others with the first seed.
+
+    Returns:
+        name -> [(G, record)], one per seed (see :func:`train_generator`).
+
+    Raises:
+        ValueError: no seed, and as :func:`train_generator`.
+    """
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, e.g. [0, 1, 2]")
+    return {name: [train_generator(*train, replace(cfg, seed=s), held_out=held, cache=cache, progress=progress)
+                   for s in (seeds if name == FSR else seeds[:1])] for name, cfg in variants(base).items()}
+
+
+def fsr_queries(generators: dict[str, list[tuple[torch.nn.Module, dict]]], bank: dict[int, torch.Tensor],
+                rows: torch.Tensor | slice = slice(None)) -> dict[str, dict[int, list[torch.Tensor]]]:
+    """The query features of every method for :func:`evaluate`: raw LR features and each generator's output,
+    per factor (one tensor per seed), for the images ``rows`` of ``bank``.
+
+    Raises:
+        ValueError: as :func:`enhance`.
+    """
+    lr = {f: feats[rows] for f, feats in bank.items() if f != 1}
+    out = {RAW: {f: [q] for f, q in lr.items()}}
+    for name, runs in generators.items():
+        out[name] = {f: [enhance(gen, q) for gen, _ in runs] for f, q in lr.items()}
+    return out
+
+
+def image_sr_features(backbone: Backbone, train_images: torch.Tensor, test_images: torch.Tensor, factor: int, *,
+                      network: str, steps: int, dataset: str, size: int = 224, batch_size: int = 64, seed: int = 0,
+                      cache: RunCache | None = None, progress: bool = True) -> torch.Tensor:
+    """Image SR, then features (Fig. 5's SRCNN and VDSR): ``network`` (:mod:`lrlib.sr`) learns x``factor`` on
+    ``train_images`` (cropped to a multiple of the factor), super-resolves the LR copies of ``test_images``,
+    and the backbone sees the result (resized to ``size``). Returns L2-normalised (N_test, dim) features.
+
+    Raises:
+        ValueError: images not uint8 (N, 3, S, S), as :func:`lrlib.sr.build_sr` and :func:`lrlib.sr.train_sr`.
+    """
+    for name, images in (("train_images", train_images), ("test_images", test_images)):
+        check_images(name, images, uint8=True, channels=3)
+    hr = train_images[..., : train_images.shape[-2] // factor * factor, : train_images.shape[-1] // factor * factor]
+    key = {"method": f"image-sr-{network}", "factor": factor, "steps": steps, "batch_size": batch_size, "seed": seed,
+           "data": fingerprint(train_images), "version": VERSION}
+
+    def fit() -> tuple[torch.nn.Module, dict]:
+        torch.manual_seed(seed)
+        net = build_sr(network, factor).to(train_images.device)
+        small = low_resolution_uint8(hr, factor, keep_size=False)
+        losses = train_sr(net, small, hr, steps=steps, batch_size=batch_size, seed=seed, progress=progress)
+        return net, {"loss": losses[-10:]}
+
+    _, net = (cache or RunCache(None)).train_or_load(key, fit, build=lambda: build_sr(network, factor).to(
+        train_images.device))
+    restored = super_resolve(net.eval(), low_resolution_uint8(test_images, factor, keep_size=False))
+    return unit(features(backbone, restored, dataset=f"{dataset}-{network}-x{factor}", size=size, progress=progress))
+
+
+def photo_crops(photos: list[torch.Tensor], crop: int, per_photo: int, *,
+                seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_photo`` random ``crop`` x ``crop`` crops of every photo at least that large.
+
+    Returns:
+        (crops uint8 (M, 3, crop, crop), the index of each crop's photo (M,) int64), on the photos' device.
+
+    Raises:
+        ValueError: ``crop`` or ``per_photo`` not an int >= 1, no photo as large as the crop.
+    """
+    check_int("crop", crop)
+    check_int("per_photo", per_photo)
+    g = torch.Generator().manual_seed(seed)
+    crops, ids = [], []
+    for i, photo in enumerate(p for p in photos if min(p.shape[-2:]) >= crop):
+        for _ in range(per_photo):
+            y, x = (int(torch.randint(s - crop + 1, (1,), generator=g)) for s in photo.shape[-2:])
+            crops.append(photo[:, y:y + crop, x:x + crop])
+            ids.append(i)
+    if not crops:
+        raise ValueError(f"no photo is {crop}x{crop} or larger; use a smaller crop")
+    return torch.stack(crops), torch.tensor(ids, device=crops[0].device)
+
+
+def photo_retrieval(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Instance retrieval on crops: each photo's first crop is its query, all other crops form the database,
+    and a query's relevant items are the other crops of its photo.
+
+    Returns:
+        (query rows (Q,), database rows (M,), relevant (Q, M) bool), indices into the crops.
+
+    Raises:
+        ValueError: ``ids`` not 1-d, a photo with a single crop (its query would have nothing to find).
+    """
+    if ids.ndim != 1 or torch.unique(ids, return_counts=True)[1].min() < 2:
+        raise ValueError("ids must be (M,) photo indices with at least two crops per photo")
+    first = torch.ones_like(ids, dtype=torch.bool)
+    first[1:] = ids[1:] != ids[:-1]
+    query, database = first.nonzero()[:, 0], (~first).nonzero()[:, 0]
+    return query, database, ids[query][:, None] == ids[database][None, :]
+
+
+def query_bits(images: torch.Tensor, factor: int) -> float:
+    """Mean size in bits of the LR copies (side S // factor) of uint8 ``images`` saved as PNG (paper Fig. 8).
+
+    Raises:
+        ValueError: images not uint8 (N, 3, S, S), and as :func:`lrlib.degrade.low_resolution`.
+    """
+    check_images("images", images, uint8=True, channels=3)
+    small = low_resolution_uint8(images, factor, keep_size=False) if factor > 1 else images
+    small = small.permute(0, 2, 3, 1).cpu().numpy()
+    sizes = []
+    for img in small:
+        buffer = io.BytesIO()
+        Image.fromarray(img).save(buffer, format="PNG")
+        sizes.append(8 * buffer.tell())
+    return float(np.mean(sizes))
+
+
+def _knn(query: torch.Tensor, knn: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None, k: int) -> float | None:
+    return None if knn is None else knn_accuracy(knn[0], knn[1], query, knn[2], k=k)
+
+
+def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.Tensor, database: torch.Tensor,
+             relevant: torch.Tensor, *, train_hr: torch.Tensor, distractors: torch.Tensor | None = None,
+             knn: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, k: int = 10) -> pd.DataFrame:
+    """Every method at every factor: SR-HR distance, retrieval mAP against the HR database (and with distractors
+    added to it), k-NN accuracy; mean and standard deviation over runs (seeds), plus two references: ``HR``
+    (the HR features as queries, factor 1) and the :data:`CONSTANT` control (the mean HR training feature,
+    normalised, for every query: what a generator that ignored its input would do at best on the distance).
+
+    Args:
+        queries: method -> factor -> [(Q, dim) query features, one per run].
+        targets: (Q, dim) HR features of the query images (the distance's other end).
+        database, relevant: (M, dim) HR database and (Q, M) relevance.
+        train_hr: (N, dim) HR features of G's training images (the constant control's mean).
+        distractors: optional (K, dim) features added to the database, never relevant (Fig. 7).
+        knn: optional (reference features, their labels, the queries' labels): k-NN accuracy of the queries.
+
+    Returns:
+        One row per (method, factor): method, factor, ratio, runs, distance, distance_std, map, map_std,
+        map_distractors, knn.
+
+    Raises:
+        ValueError: a method with no runs, and as :mod:`lrlib.metrics` for shapes and values.
+    """
+    big = None if distractors is None else torch.cat([database, distractors.to(database.device)])
+    mean = unit(train_hr.mean(0, keepdim=True)).expand(len(targets), -1).to(targets.device)
+    constant = {f: [mean] for f in next(iter(queries.values()))}
+    rows = []
+    for method, per_factor in {"HR": {1: [targets]}, **queries, CONSTANT: constant}.items():
+        for f, runs in per_factor.items():
+            if not runs:
+                raise ValueError(f"method {method!r} has no run at factor {f}")
+            dist = [float(pair_distances(targets, q).mean()) for q in runs]
+            maps = [retrieval_map(q, database, relevant) for q in runs]
+            extra = [retrieval_map(q, big, torch.cat([relevant, relevant.new_zeros(len(q), len(distractors))], 1))
+                     for q in runs] if big is not None else [float("nan")]
+            rows.append({"method": method, "factor": f, "ratio": ratio_label(f), "runs": len(runs),
+                         "distance": np.mean(dist), "distance_std": np.std(dist, ddof=1) if len(runs) > 1 else 0.0,
+                         "map": np.mean(maps), "map_std": np.std(maps, ddof=1) if len(runs) > 1 else 0.0,
+                         "map_distractors": np.mean(extra), "knn": _knn(runs[0], knn, k)})
+    return pd.DataFrame(rows)
+
+
+def figure_frame(table: pd.DataFrame, column: str, methods: list[str]) -> pd.DataFrame:
+    """``column`` of :func:`evaluate`'s table as ratio (rows, by factor) x method (columns), NaN where a method
+    did not run, ready for ``frame.plot(marker="o")``.
+
+    Raises:
+        ValueError: a method or column the table lacks.
+    """
+    missing = sorted(set(methods) - set(table["method"])) + ([column] if column not in table else [])
+    if missing:
+        raise ValueError(f"the table has no {missing}; it has methods {sorted(set(table['method']))}")
+    part = table[table["method"].isin(methods) & (table["factor"] > 1)]
+    wide = part.pivot(index="factor", columns="method", values=column)[methods]
+    wide.index = [ratio_label(int(f)) for f in wide.index]
+    return wide
+
+
+def _at(table: pd.DataFrame, method: str, factor: int, column: str) -> float | None:
+    row = table[(table["method"] == method) & (table["factor"] == factor)]
+    return None if row.empty else float(row[column].iloc[0])
+
+
+def findings(table: pd.DataFrame, *, similar: float | None = None) -> str:
+    """What one :func:`evaluate` table says against the paper, as a Markdown bullet list, every number computed
+    from ``table``: FSR-GAN's distance and mAP gain over raw at the strongest ratio beside the paper's two printed
+    numbers (about 0.62; "+25%", read both as points and as a relative gain), FSR-GAN against the CNN-Baseline and
+    the constant control per ratio, which power r of the focal loss gives the smallest distance (the paper: 2), and
+    where image SR beats FSR-GAN. ``similar``: the mean distance of two HR images of one class, if known.
+
+    Raises:
+        ValueError: a table without FSR-GAN and raw rows at a factor > 1.
+    """
+    factors = sorted(set(table.loc[table["method"] == FSR, "factor"]) & set(table.loc[table["method"] == RAW, "factor"]))
+    if not factors:
+        raise ValueError(f"findings needs {FSR!r} and {RAW!r} rows at a factor > 1; got methods "
+                         f"{sorted(set(table['method']))}")
+    f = factors[-1]
+    d, d_raw = _at(table, FSR, f, "distance"), _at(table, RAW, f, "distance")
+    m, m_raw = _at(table, FSR, f, "map"), _at(table, RAW, f, "map")
+    near = "" if similar is None else f", {'below' if d < similar else 'above'} the same-class line ({similar:.3f})"
+    lines = [f"**Distance at {ratio_label(f)}:** FSR-GAN {d:.3f} (raw {d_raw:.3f}){near}; the paper: about "
+             f"{FSR_GAN_TEXT['distance_1/64']} at 1/64.",
+             f"**mAP gain over raw at {ratio_label(f)}:** {m - m_raw:+.3f} absolute ({100 * (m - m_raw):+.1f} points), "
+             f"{100 * (m / m_raw - 1):+.1f}% relative ({m_raw:.3f} -> {m:.3f}); the paper: "
+             f"+{100 * FSR_GAN_TEXT['map_gain_1/64']:.0f}%, not saying which."]
+    for other in (CNN, CONSTANT):
+        closer = sum(_at(table, FSR, x, "distance") < (_at(table, other, x, "distance") or np.inf) for x in factors)
+        better = sum(_at(table, FSR, x, "map") > (_at(table, other, x, "map") or -np.inf) for x in factors)
+        lines.append(f"**FSR-GAN against {other}:** smaller distance at {closer} of {len(factors)} ratios, "
+                     f"higher mAP at {better}.")
+    powers = {name: table.loc[(table["method"] == name) & (table["factor"] > 1), "distance"].mean()
+              for name in (GAN_MSE, FSR, GAN_R3) if name in set(table["method"])}
+    if len(powers) > 1:
+        lines.append(f"**The focal power r:** smallest mean distance over the ratios with {min(powers, key=powers.get)} "
+                     f"(" + ", ".join(f"{k} {v:.3f}" for k, v in powers.items()) + "); the paper: r = 2.")
+    for sr in sorted(set(table["method"]) - {"HR", RAW, CNN, FSR, GAN_MSE, GAN_R3, CONSTANT}):
+        wins = [ratio_label(x) for x in factors if (_at(table, sr, x, "map") or -np.inf) > _at(table, FSR, x, "map")]
+        lines.append(f"**{sr} (image SR) against FSR-GAN:** higher mAP at {', '.join(wins) or 'no ratio'}.")
+    return "\n".join(f"- {line}" for line in lines)

@@ -1,0 +1,217 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lrlib.metrics import pair_distances, retrieval_map
+from lrlib.results import RunCache
+from lrlib.studies import fsr_gan
+from lrlib.studies.fsr_gan import FeatureCritic, FeatureGenerator, GanConfig
+
+
+def _count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_parameter_counts_match_the_paper_tables():
+    # Table 2: 8*8*1*4+4 + 25*4*8+8 + 25*8*16+16 + 25*16*32+32 + 25*32*64+64 + 25*64*128+128 + 8192*4096+4096
+    assert _count(FeatureGenerator(4096)) == 33_831_836
+    # Table 3: 25*1*8+8 + 25*8*16+16 + 9*16*32+32 + 9*32*64+64 + 4096+1
+    assert _count(FeatureCritic(4096)) == 30_657
+
+
+def test_same_padding_gives_the_tables_map_sizes():
+    x = torch.rand(2, 1, 64, 64)
+    sides = []
+    for layer in FeatureGenerator().convs:
+        x = layer(x)
+        if isinstance(layer, torch.nn.Conv2d):
+            sides.append((x.shape[1], x.shape[2]))
+    assert sides == [(4, 64), (8, 32), (16, 32), (32, 16), (64, 16), (128, 8)]
+    y = torch.rand(2, 1, 64, 64)
+    for layer in FeatureCritic().convs:
+        y = layer(y)
+    assert tuple(y.shape) == (2, 64, 8, 8)
+
+
+@pytest.mark.parametrize("dim", [4096, 1280])
+def test_shapes(dim):
+    f = torch.rand(3, dim)
+    assert FeatureGenerator(dim)(f).shape == (3, dim)
+    assert FeatureCritic(dim)(f).shape == (3,)
+    with pytest.raises(ValueError, match="side >= 65"):
+        FeatureGenerator(4097)
+
+
+def test_focal_loss_against_a_loop():
+    g = torch.Generator().manual_seed(0)
+    sr, hr = torch.randn(5, 2, 3, generator=g), torch.randn(5, 2, 3, generator=g)
+    for r in (1.0, 2.0, 3.0):
+        expected = sum(math.sqrt(sum((a - b) ** 2 for a, b in zip(s.flatten().tolist(), h.flatten().tolist()))) ** r
+                       for s, h in zip(sr, hr)) / 5
+        assert float(fsr_gan.focal_loss(sr, hr, r)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("r", [1.0, 2.0])
+def test_focal_loss_gradient_is_finite_where_sr_equals_hr(r):
+    hr = torch.randn(4, 6)
+    sr = hr.clone()
+    sr[0] += 1.0  # one row differs, the others are equal
+    sr.requires_grad_(True)
+    loss = fsr_gan.focal_loss(sr, hr, r)
+    loss.backward()
+    assert torch.isfinite(sr.grad).all()
+    assert torch.equal(sr.grad[1:], torch.zeros_like(sr.grad[1:]))
+    # the differing row: d/dsr of ||sr - hr||^r / 4 = r ||d||^(r-2) d / 4, with ||d|| = sqrt(6)
+    d = sr.detach()[0] - hr[0]
+    assert torch.allclose(sr.grad[0], r * d.norm() ** (r - 2) * d / 4, atol=1e-6)
+
+
+def test_losses_against_hand_computations():
+    d_real, d_fake = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 4.0, 6.0])
+    assert float(fsr_gan.critic_loss(d_real, d_fake)) == pytest.approx(4.0 - 2.0)
+    sr, hr = torch.tensor([[3.0, 4.0], [0.0, 0.0]]), torch.zeros(2, 2)  # distances 5 and 0
+    assert float(fsr_gan.generator_loss(d_fake, sr, hr)) == pytest.approx(-4.0 + (25 + 0) / 2)
+    assert float(fsr_gan.generator_loss(d_fake, sr, hr, r=1.0)) == pytest.approx(-4.0 + 5 / 2)
+
+
+def test_weight_clipping_keeps_every_critic_weight_within_the_bound():
+    torch.manual_seed(0)
+    gen, critic = FeatureGenerator(16, side=8, dropout=0.0), FeatureCritic(16, side=8)
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.mul_(100)
+    opt = torch.optim.Adam(critic.parameters(), lr=0.1)
+    config = GanConfig(side=8, clip=0.01)
+    for _ in range(3):
+        fsr_gan.critic_step(gen, critic, opt, torch.rand(8, 16), torch.rand(8, 16), config)
+    assert all(float(p.detach().abs().max()) <= 0.01 for p in critic.parameters())
+    with pytest.raises(ValueError, match="clip=None"):
+        GanConfig(clip=0.01, penalty=10.0)
+
+
+def _synthetic(n=320, dim=16, seed=0):
+    """HR features and LR copies that a fixed linear map and noise degrade: a task G can learn."""
+    g = torch.Generator().manual_seed(seed)
+    hr = fsr_gan.unit(torch.rand(n, dim, generator=g))
+    mix = torch.eye(dim) + 0.8 * torch.rand(dim, dim, generator=g)
+    lr = fsr_gan.unit(hr @ mix + 0.05 * torch.randn(n, dim, generator=g))
+    return (lr[:256], hr[:256]), (lr[256:], hr[256:])
+
+
+TINY = dict(side=8, epochs=4, batch_size=32, critic_steps=2, dropout=0.0, learning_rate=2e-3)
+
+
+@pytest.mark.parametrize("adversarial", [True, False])
+def test_a_tiny_training_lowers_the_held_out_distance(adversarial):
+    train, held = _synthetic()
+    gen, record = fsr_gan.train_generator(*train, GanConfig(**TINY, adversarial=adversarial), held_out=held,
+                                          progress=False)
+    curve = record["held_out_distance"]
+    assert len(curve) == TINY["epochs"] + 1 and curve[-1] < 0.8 * curve[0]
+    assert curve[-1] == pytest.approx(float(pair_distances(held[1], fsr_gan.enhance(gen, held[0])).mean()), abs=1e-6)
+    assert len(record["critic_loss"]) == (TINY["epochs"] if adversarial else 0)
+
+
+def test_a_seed_makes_reruns_match_and_another_seed_differs():
+    train, held = _synthetic()
+    runs = [fsr_gan.train_generator(*train, GanConfig(**TINY, seed=s), held_out=held, progress=False)
+            for s in (3, 3, 4)]
+    (g1, r1), (g2, r2), (g3, r3) = runs
+    assert r1["held_out_distance"] == r2["held_out_distance"]
+    assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values()))
+    assert r1["held_out_distance"] != r3["held_out_distance"]
+
+
+def test_the_cache_resumes_a_finished_training(tmp_path):
+    train, held = _synthetic()
+    config = GanConfig(**TINY)
+    gen, record = fsr_gan.train_generator(*train, config, held_out=held, cache=RunCache(tmp_path), progress=False)
+    again = RunCache(tmp_path)
+    loaded, record2 = fsr_gan.train_generator(*train, config, held_out=held, cache=again, progress=False)
+    assert again.ledger()["loaded"] == 1 and again.ledger()["trained"] == 0
+    assert record2["held_out_distance"] == record["held_out_distance"]
+    assert torch.equal(fsr_gan.enhance(gen, held[0]), fsr_gan.enhance(loaded, held[0]))
+    other = RunCache(tmp_path)  # another seed is another run
+    fsr_gan.train_generator(*train, GanConfig(**TINY, seed=1), held_out=held, cache=other, progress=False)
+    assert other.ledger()["trained"] == 1
+
+
+def test_gradient_penalty_training_runs():
+    train, held = _synthetic()
+    _, record = fsr_gan.train_generator(*train, GanConfig(**TINY, clip=None, penalty=10.0), held_out=held,
+                                        progress=False)
+    assert all(math.isfinite(x) for x in record["critic_loss"])
+
+
+def test_training_pairs_split_by_image():
+    bank = {f: torch.arange(10.0)[:, None].repeat(1, 3) + 100 * f for f in (1, 2, 4)}
+    (lr, hr), (held_lr, held_hr) = fsr_gan.training_pairs(bank, held_fraction=0.2)
+    assert lr.shape == (16, 3) and held_lr.shape == (4, 3)
+    train_ids, held_ids = set((hr[:, 0] - 100).tolist()), set((held_hr[:, 0] - 100).tolist())
+    assert len(held_ids) == 2 and not train_ids & held_ids
+    assert torch.equal(lr[:, 0] % 100, hr[:, 0] % 100)  # every LR row pairs with its own image's HR row
+
+
+def test_photo_retrieval_and_crops():
+    query, database, rel = fsr_gan.photo_retrieval(torch.tensor([0, 0, 1, 1, 1]))
+    assert query.tolist() == [0, 2] and database.tolist() == [1, 3, 4]
+    assert rel.tolist() == [[True, False, False], [False, True, True]]
+    photos = [torch.zeros(3, 40, 50, dtype=torch.uint8), torch.zeros(3, 10, 10, dtype=torch.uint8)]
+    crops, ids = fsr_gan.photo_crops(photos, 16, 3)
+    assert crops.shape == (3, 3, 16, 16) and ids.tolist() == [0, 0, 0]  # the small photo is skipped
+
+
+def test_query_bits_shrink_with_the_factor():
+    img = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    bits = [fsr_gan.query_bits(img, f) for f in (1, 2, 4)]
+    assert bits[0] > bits[1] > bits[2] > 0
+
+
+def test_evaluate_against_direct_computations():
+    g = torch.Generator().manual_seed(1)
+    hr = fsr_gan.unit(torch.rand(12, 8, generator=g))
+    labels = torch.arange(12) % 3
+    rel = (labels[:, None] == labels[None, :]) & ~torch.eye(12, dtype=torch.bool)
+    runs = [fsr_gan.unit(hr + 0.3 * torch.rand(12, 8, generator=g)) for _ in range(2)]
+    train_hr = fsr_gan.unit(torch.rand(20, 8, generator=g))
+    table = fsr_gan.evaluate({fsr_gan.FSR: {2: runs}}, hr, hr, rel, train_hr=train_hr,
+                             distractors=fsr_gan.unit(torch.rand(5, 8)))
+    row = table[table["method"] == fsr_gan.FSR].iloc[0]
+    d = [float(np.mean([np.linalg.norm(a - b) for a, b in zip(q.numpy(), hr.numpy())])) for q in runs]
+    assert row["distance"] == pytest.approx(np.mean(d), abs=1e-6)
+    assert row["distance_std"] == pytest.approx(np.std(d, ddof=1), abs=1e-6)
+    assert row["map"] == pytest.approx(np.mean([retrieval_map(q, hr, rel) for q in runs]))
+    assert row["map_distractors"] <= row["map"] + 1e-12
+    hr_row = table[table["method"] == "HR"].iloc[0]
+    assert hr_row["distance"] == pytest.approx(0.0, abs=1e-6)
+    const = table[table["method"] == fsr_gan.CONSTANT].iloc[0]
+    mean = train_hr.mean(0) / train_hr.mean(0).norm()
+    assert const["distance"] == pytest.approx(float((hr - mean).norm(dim=1).mean()), abs=1e-6)
+
+
+def _table(fsr_distance, fsr_map):
+    rows = []
+    for f in (2, 8):
+        for method, dist, m in ((fsr_gan.RAW, 1.0, 0.20), (fsr_gan.FSR, fsr_distance, fsr_map),
+                                (fsr_gan.CNN, 0.7, 0.22), (fsr_gan.CONSTANT, 0.9, 0.10),
+                                (fsr_gan.GAN_MSE, 0.8, 0.2), (fsr_gan.GAN_R3, 0.75, 0.2), ("SRCNN", 0.9, 0.5)):
+            rows.append({"method": method, "factor": f, "distance": dist, "map": m})
+    return pd.DataFrame(rows)
+
+
+def test_findings_follow_the_numbers():
+    good = fsr_gan.findings(_table(0.6, 0.25), similar=0.95)
+    assert "FSR-GAN 0.600 (raw 1.000), below the same-class line (0.950)" in good
+    assert "+0.050 absolute (+5.0 points), +25.0% relative" in good
+    assert "against CNN-Baseline:** smaller distance at 2 of 2 ratios, higher mAP at 2" in good
+    assert "smallest mean distance over the ratios with FSR-GAN" in good
+    assert "SRCNN (image SR) against FSR-GAN:** higher mAP at 1/4, 1/64" in good
+    bad = fsr_gan.findings(_table(1.2, 0.1), similar=0.95)
+    assert "above the same-class line" in bad and "-50.0% relative" in bad
+    assert "against CNN-Baseline:** smaller distance at 0 of 2 ratios, higher mAP at 0" in bad
+    assert "with GAN-focal (r=3)" in bad
+    with pytest.raises(ValueError, match="needs 'FSR-GAN'"):
+        fsr_gan.findings(_table(0.6, 0.2).query("method != 'FSR-GAN'"))
