@@ -25,16 +25,6 @@ from lrlib.data import formats, photo_sets
 UNREACHABLE = "http://127.0.0.1:9/x"  # the discard port: connection refused at once
 
 
-@pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
-    """An empty data root, also set as $LRLIB_DATA; the Debian Fashion-MNIST folder is not searched."""
-    folder = tmp_path / "data"
-    folder.mkdir()
-    monkeypatch.setenv("LRLIB_DATA", str(folder))
-    monkeypatch.setattr(formats, "FASHION_SYSTEM_DIRS", [])
-    return folder
-
-
 # --- writers for the real formats -----------------------------------------------------------------
 
 def write_cifar_pickles(folder: Path, per_batch: int = 20, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -114,10 +104,11 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def serve(monkeypatch, download: data.Download, path: Path) -> None:
-    """Make the registry download ``download`` come from the local file ``path``, with its real MD5."""
+def serve(monkeypatch, download: data.Download, path: Path, *, checked: bool = True) -> None:
+    """Make the registry download ``download`` come from the local file ``path`` (with its real MD5 if ``checked``)."""
     monkeypatch.setattr(download, "url", path.as_uri())
-    monkeypatch.setattr(download, "md5", md5(path))
+    if checked:
+        monkeypatch.setattr(download, "md5", md5(path))
 
 
 # --- registry and paths ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@ formats: the VOC devkit's class files, revisitop's ground-truth pickles, the pho
 from __future__ import annotations
 
 import builtins
-import hashlib
 import os
 import pickle
 import tarfile
@@ -18,18 +17,7 @@ from PIL import Image
 from lrlib import data
 from lrlib.cli import main
 from lrlib.data import retrieval
-
-UNREACHABLE = "http://127.0.0.1:9/x"  # the discard port: connection refused at once
-
-
-@pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
-    """An empty data root, also set as $LRLIB_DATA."""
-    folder = tmp_path / "data"
-    folder.mkdir()
-    monkeypatch.setenv("LRLIB_DATA", str(folder))
-    return folder
-
+from test_data import UNREACHABLE, serve
 
 def write_jpeg(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (48, 32)) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,13 +30,6 @@ def make_tar(archive: Path, members: dict[str, Path]) -> Path:
         for name, path in members.items():
             tar.add(path, arcname=name)
     return archive
-
-
-def serve(monkeypatch, download: data.Download, path: Path, *, checked: bool = True) -> None:
-    """Make the registry download ``download`` come from the local file ``path`` (with its real MD5 if ``checked``)."""
-    monkeypatch.setattr(download, "url", path.as_uri())
-    if checked:
-        monkeypatch.setattr(download, "md5", hashlib.md5(path.read_bytes()).hexdigest())
 
 
 # --- VOC2007 --------------------------------------------------------------------------------------
