@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import socket
 import tempfile
 import time
 import warnings
@@ -25,7 +26,9 @@ from typing import BinaryIO
 __all__ = ["repo_root", "data_root", "cache_dir", "make_folder", "atomic_file", "write_atomic", "set_aside"]
 
 STALE_SECONDS = 24 * 3600
-"""A temporary file this old is stale even when its writer's process id is in use again."""
+"""A temporary file this old is stale even when its writer's process id is in use again, or lives on another machine."""
+
+_HOST = socket.gethostname().replace(".", "_").replace("-", "_")
 
 
 def repo_root() -> Path:
@@ -60,7 +63,8 @@ def atomic_file(path: str | Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
     path = Path(path)
     make_folder(path.parent)
     _remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}-{os.getpid()}.",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -84,13 +88,14 @@ def make_folder(folder: Path) -> None:
 
 
 def _remove_stale_temporaries(path: Path) -> None:
-    """Delete the temporary files that killed writers of ``path`` left (``.<name>.<pid>.<random>.tmp``): those whose
-    process is gone, and any older than :data:`STALE_SECONDS`. A live writer's file is left alone."""
+    """Delete the temporary files that killed writers of ``path`` left (``.<name>.<host>-<pid>.<random>.tmp``): a
+    writer on this machine whose process is gone, and any writer's file older than :data:`STALE_SECONDS` (a
+    folder shared between machines: another machine's process ids say nothing here). A live writer's file stays."""
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        host, _, pid = tmp.name[len(path.name) + 2:].split(".", 1)[0].rpartition("-")
         try:
             old = time.time() - tmp.stat().st_mtime > STALE_SECONDS
-            if old or (pid.isdigit() and not _alive(int(pid))):
+            if old or (host == _HOST and pid.isdigit() and not _alive(int(pid))):
                 tmp.unlink(missing_ok=True)
         except OSError:  # another writer removed it first, or it is not ours to remove
             continue

@@ -98,7 +98,7 @@ def save_results(notebook: str, numbers: dict[str, Any], meta: dict[str, Any],
     with open(path.with_name(f".{path.name}.lock"), "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         old_profile = _profile_of(path)
-        if old_profile is not None and old_profile != meta.get("profile"):
+        if old_profile is not None and old_profile != str(meta.get("profile")):
             stamp = f"{time.strftime('%Y%m%d-%H%M%S')}.{os.getpid()}"
             os.replace(path, path.with_name(f"{notebook}.{old_profile}.{stamp}.json"))
         return write_atomic(path, text + "\n")

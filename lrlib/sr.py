@@ -24,8 +24,12 @@ from tqdm import tqdm
 from .checks import check_images, check_int, check_positive
 from .device import bf16_autocast
 
-__all__ = ["SRCNN", "VDSR", "ESPCN", "SqueezeExcitation", "ResBlock", "EDSR", "build_sr", "upsample", "fit",
+__all__ = ["SR_VERSION", "SRCNN", "VDSR", "ESPCN", "SqueezeExcitation", "ResBlock", "EDSR", "build_sr", "upsample",
+           "fit",
            "train_sr", "super_resolve"]
+
+SR_VERSION = 1
+"""Bumped whenever these networks or their training loop change; cache keys of trained SR networks include it."""
 
 
 def _check_scale(scale: object, minimum: int = 2) -> int:

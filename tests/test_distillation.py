@@ -284,3 +284,19 @@ def test_the_profiles_keep_what_the_study_needs(profile):
                                                                          for i in distillation.INITS}
         assert {a for n, a, f, i in jobs if n == "cifar10"} == {"alexnet", "vgg16", "resnet18"}
         assert len(s["seeds"]) == 3 and len(s["lambdas"]) >= 4 and s["lam"] in s["lambdas"]
+
+
+def test_a_student_from_the_baseline_is_trained_again_for_another_teacher(tmp_path):
+    """From the baseline start the teacher is not the start, yet it sets the feature target: its key must count."""
+    images, labels, lr, cfg, cache, teacher, kwargs = _cell_setup(tmp_path)
+    run = lambda t: distillation.dfd_cell(  # noqa: E731
+        "alexnet", (images, labels), (images, labels), lr, lr, init="baseline", cache=cache,
+        **{**kwargs, "seeds": [0], "teacher": t})
+    run(teacher)
+    trained = cache.ledger()["trained"]
+    other = distillation.train_teacher("alexnet", (images, labels), (images, labels),
+                                       TrainConfig(epochs=2, batch_size=8, learning_rate=0.01, bf16=False),
+                                       data=kwargs["data"], num_classes=kwargs["num_classes"], cache=cache)
+    run(other)
+    # the other teacher, then DFD again; the baseline and the lambda = 0 control need no teacher and are reused
+    assert cache.ledger()["trained"] == trained + 2

@@ -6,12 +6,12 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, average_precision_score
-from sklearn.svm import LinearSVC
 
 from lrlib.papers import CITATIONS, TRANSFER_TABLE1, TRANSFER_TABLE2
 from lrlib.profiles import SETTINGS
 from lrlib.results import RunCache
 from lrlib.studies import feature_transfer as ft
+from lrlib.svm import fit_svms, svm_scores
 from lrlib.studies.feature_transfer import Transfer, TransferNet, class_aps, pseudo_labels
 
 
@@ -145,24 +145,6 @@ def test_class_aps_against_sklearn_and_a_hand_computed_11_point_ap():
         class_aps(s, t * 2)
 
 
-def test_svms_agree_with_sklearns_linear_svc():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(120, 6)) + np.repeat(rng.normal(0, 1.5, (3, 6)), 40, axis=0)
-    y = np.repeat(np.arange(3), 40)
-    targets = ft.one_vs_rest(torch.tensor(y), 3)
-    cs = [0.1, 1.0]
-    w_small, w = ft.fit_svms([torch.tensor(x[:, :4]), torch.tensor(x)], targets, cs, max_iter=2000)
-    assert w.shape == (2, 3, 7) and w_small.shape == (2, 3, 5)
-    design = np.hstack([np.ones((120, 1)), x / np.linalg.norm(x, axis=1, keepdims=True)])
-    for i, c in enumerate(cs):
-        for k in range(3):
-            ref = LinearSVC(C=c, fit_intercept=False, tol=1e-10, max_iter=100_000).fit(design, targets[:, k].numpy())
-            np.testing.assert_allclose(w[i, k].numpy(), ref.coef_[0], atol=2e-4)
-    small = np.hstack([np.ones((120, 1)), x[:, :4] / np.linalg.norm(x[:, :4], axis=1, keepdims=True)])
-    ref = LinearSVC(C=1.0, fit_intercept=False, tol=1e-10, max_iter=100_000).fit(small, targets[:, 0].numpy())
-    np.testing.assert_allclose(w_small[1, 0].numpy(), ref.coef_[0], atol=2e-4)  # padding changes nothing
-
-
 def test_evaluate_spaces_picks_c_on_validation_and_flags_the_grids_edge():
     rng = np.random.default_rng(2)
     means = rng.normal(0, 2, (3, 5))
@@ -171,11 +153,11 @@ def test_evaluate_spaces_picks_c_on_validation_and_flags_the_grids_edge():
     cs = [0.01, 1.0, 100.0]
     table = ft.evaluate_spaces({"a": tuple(splits), "noise": tuple(torch.randn(n, 3) for n in (60, 30, 30))},
                                targets, cs, ["x", "y", "z"])
-    w = ft.fit_svms([splits[0]], targets[0], cs)[0]
-    val = [class_aps(s, targets[1]).mean() for s in ft._scores(w, splits[1])]
+    w = fit_svms([splits[0]], targets[0], cs)[0]
+    val = [class_aps(s, targets[1]).mean() for s in svm_scores(w, splits[1])]
     best = int(np.argmax(val))
     assert table.loc["a", "C"] == cs[best] and table.loc["a", "C at edge"] == (best in (0, 2))
-    expected = 100 * class_aps(ft._scores(w, splits[2])[best], targets[2])
+    expected = 100 * class_aps(svm_scores(w, splits[2])[best], targets[2])
     assert table.loc["a", "mAP"] == pytest.approx(expected.mean(), abs=0.01)
     assert table.loc["a", "mAP"] > table.loc["noise", "mAP"]
     with pytest.raises(ValueError, match="3 values of C"):

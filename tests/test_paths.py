@@ -48,10 +48,16 @@ def test_a_killed_writer_leaves_no_temporary_file_behind(tmp_path):
     for _ in range(3):  # three writers killed in the middle of a write: each removes its dead predecessor's file
         assert subprocess.run([sys.executable, "-c", code, str(target)]).returncode == 9
         assert len(list(tmp_path.glob(".cache.pt.*.tmp"))) == 1 and not target.exists()
-    live = tmp_path / f".cache.pt.{os.getpid()}.abc.tmp"  # this process is alive: its file is not stale
+    live = tmp_path / f".cache.pt.{paths._HOST}-{os.getpid()}.abc.tmp"  # this process is alive: not stale
     live.write_bytes(b"in progress")
+    elsewhere = tmp_path / ".cache.pt.otherhost-1.abc.tmp"  # another machine's writer: its pid says nothing here
+    elsewhere.write_bytes(b"in progress")
+    abandoned = tmp_path / ".cache.pt.otherhost-2.abc.tmp"
+    abandoned.write_bytes(b"old")
+    os.utime(abandoned, (0, 0))  # older than a day: stale wherever it came from
     write_atomic(target, b"done")
-    assert target.read_bytes() == b"done" and list(tmp_path.glob(".cache.pt.*.tmp")) == [live]
+    assert target.read_bytes() == b"done"
+    assert sorted(tmp_path.glob(".cache.pt.*.tmp")) == sorted([live, elsewhere])
 
 
 def test_a_file_where_a_folder_must_be_is_named(tmp_path):

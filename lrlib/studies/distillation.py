@@ -26,13 +26,13 @@ from ..degrade import low_resolution_uint8
 from ..models import Classifier, build_model
 from ..papers import DFD_TABLE1, DFD_TABLE2
 from ..results import RunCache, fingerprint
-from ..sr import build_sr, super_resolve, train_sr, upsample
+from ..sr import SR_VERSION, build_sr, super_resolve, train_sr, upsample
 from ..train import TRAINER_VERSION, TrainConfig, evaluate, train_classifier
 
 __all__ = ["VERSION", "INITS", "TRAIN_SIZES", "TABLE2_ARCH", "dfd_loss", "DistillationLoss", "Teacher", "data_key",
            "classification_data", "cells", "plan", "train_teacher", "dfd_cell", "sr_rows", "table1_frame", "findings"]
 
-VERSION = 2
+VERSION = 3
 """Bumped whenever this module's training code changes; it is part of every cache key here."""
 
 INITS = ("teacher", "baseline")
@@ -273,7 +273,7 @@ def dfd_cell(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[to
         start, start_key = (teacher.model, teacher.key) if init == "teacher" else (baseline, base_key)
         for method, weight in (("dfd", lam), ("control", 0.0)):
             key = {**common, "method": method, "lam": weight, "init": init, "start": start_key, "seed": seed,
-                   "config": asdict(ft_cfg)}
+                   "config": asdict(ft_cfg), "teacher": teacher.key if weight > 0 else None}
             # the control's loss is plain cross-entropy (dfd_loss at lam = 0), so it needs no teacher pass
             teach = dict(loss=DistillationLoss(teacher.model, weight, label_smoothing=ft_cfg.label_smoothing),
                            paired=train[0]) if weight > 0 else {}
@@ -326,7 +326,7 @@ def sr_rows(sr_networks: Sequence[str], arch: str, train: tuple[torch.Tensor, to
         for seed in seeds:
             cfg = replace(config, seed=seed)
             key = {"arch": arch, "data": data, "factor": 4, "method": f"sr-{sr_name}", "sr_steps": sr_steps,
-                   "seed": seed, "config": asdict(cfg), "trainer": TRAINER_VERSION, "version": VERSION}
+                   "seed": seed, "config": asdict(cfg), "trainer": TRAINER_VERSION, "sr": SR_VERSION, "version": VERSION}
             record, _ = cache.train_or_load(
                 key, lambda: _sr_then_classify(sr_name, arch, train, test, cfg, sr_steps, num_classes))
             out[sr_name].append(record["accuracy"])

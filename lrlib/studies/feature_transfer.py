@@ -1,7 +1,7 @@
 """Unsupervised deep feature transfer (Wu, Zhang, Wang, ICCV-W 2019), notebook 03: k-means on a frozen backbone's
 HR features gives pseudo-labels (:func:`pseudo_labels`, two readings), a two-layer :class:`TransferNet` learns to map
 LR features onto them (:func:`train_transfers`: many networks in one batched loop), and per-class linear SVMs
-(:func:`fit_svms`, one batched problem) classify the transferred features; :func:`evaluate_spaces` tunes every
+(:func:`lrlib.svm.fit_svms`, batched) classify the transferred features; :func:`evaluate_spaces` tunes every
 space alike, :func:`grid_tables` and :func:`findings` make Table 2 and the conclusions."""
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checks import check_finite, check_int, check_positive
+from .. import data
 from ..data import load
 from ..device import bf16_autocast
 from ..metrics import average_precision
 from ..papers import TRANSFER_MAP, TRANSFER_TABLE1, TRANSFER_TABLE2, VOC_CLASSES
 from ..results import RunCache, fingerprint
+from ..svm import check_targets, fit_svms, svm_scores
 
 __all__ = ["VERSION", "READINGS", "PAPER_SCHEDULE", "same_epochs", "pseudo_labels", "TransferNet", "Transfer",
-           "train_step", "train_transfers", "transform", "pca_features", "class_aps", "fit_svms", "one_vs_rest",
+           "train_step", "train_transfers", "transform", "pca_features", "class_aps", "one_vs_rest",
            "splits", "evaluate_spaces", "table1_spaces", "grid_tables", "paper_rows", "findings"]
 
 VERSION = 1  # bumped whenever this module's training code changes; part of every cache key here
@@ -301,14 +303,6 @@ def one_vs_rest(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     return 2 * F.one_hot(labels.long(), n_classes) - 1
 
 
-def _targets(name: str, t) -> torch.Tensor:
-    t = torch.as_tensor(t)
-    if t.ndim != 2 or not ((t == 1) | (t == 0) | (t == -1)).all():
-        raise ValueError(f"{name} must be (N, C) in {{1, 0, -1}} (VOC: 1 positive, 0 difficult, -1 negative); got "
-                         f"shape {tuple(t.shape)}, values {torch.unique(t)[:6].tolist()}")
-    return t
-
-
 def class_aps(scores, targets, *, voc07: bool = True) -> np.ndarray:
     """Average precision per class, difficult items (target 0) left out of their class, as the VOC devkit does.
 
@@ -318,55 +312,11 @@ def class_aps(scores, targets, *, voc07: bool = True) -> np.ndarray:
     Raises:
         ValueError: shapes that differ, targets outside {1, 0, -1}, a class without a positive, NaN scores.
     """
-    s, t = np.asarray(torch.as_tensor(scores).detach().cpu(), np.float64), _targets("targets", targets).cpu().numpy()
+    s, t = np.asarray(torch.as_tensor(scores).detach().cpu(), np.float64), check_targets("targets", targets).cpu().numpy()
     if s.shape != t.shape:
         raise ValueError(f"scores and targets must both be (N, C); got {s.shape} and {t.shape}")
     return np.array([average_precision(s[t[:, c] != 0, c], t[t[:, c] != 0, c] == 1, voc07=voc07)
                      for c in range(t.shape[1])])
-
-
-def _design(x: torch.Tensor, width: int) -> torch.Tensor:
-    """[1, x / ||x||, 0 ...]: (N, width + 1) float64, rows L2-normalised, the constant first (the bias)."""
-    x = F.normalize(x.double(), dim=1)
-    return F.pad(torch.cat([torch.ones_like(x[:, :1]), x], 1), (0, width - x.shape[1]))
-
-
-def fit_svms(train: list[torch.Tensor], targets, cs: list[float], *, max_iter: int = 500) -> list[torch.Tensor]:
-    """Per-class linear SVMs for every feature space (N, D_s) and every C, solved together by L-BFGS on the features'
-    device. Each is LinearSVC's default problem (squared hinge, intercept_scaling = 1), ``min 0.5 ||w||^2 + C sum_i
-    max(0, 1 - y_i w.[1, x_i])^2`` over the items whose target (N, C) is not 0, on L2-normalised rows. Narrower
-    spaces are zero-padded; their padded weights get no gradient and stay 0, so each is solved as if alone.
-
-    Returns per space the weights (len(cs), C, D_s + 1), the bias first; :func:`_scores` applies them.
-
-    Raises:
-        ValueError: no space, spaces of different N, targets not (N, C) in {1, 0, -1}, a C <= 0, a bad ``max_iter``.
-    """
-    if not train or len({len(x) for x in train}) != 1:
-        raise ValueError(f"train must be feature spaces of one N; got {[tuple(x.shape) for x in train]}")
-    width, device = max(x.shape[1] for x in train), train[0].device
-    x = torch.stack([_design(_matrix(f"space {i}", s).to(device), width) for i, s in enumerate(train)])
-    y = _targets("targets", targets).to(device).double().repeat(1, len(cs))  # (N, P), P = len(cs) * C
-    inv_c = 1 / torch.tensor([check_positive("C", c) for c in cs], dtype=torch.float64, device=device)
-    inv_c = inv_c.repeat_interleave(y.shape[1] // len(cs))
-    w = torch.zeros(len(train), y.shape[1], width + 1, dtype=torch.float64, device=device, requires_grad=True)
-    opt = torch.optim.LBFGS([w], lr=1, max_iter=check_int("max_iter", max_iter), history_size=20,
-                            tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe")
-
-    def objective() -> torch.Tensor:  # each problem's objective divided by C N: the same minimiser, one scale
-        opt.zero_grad()
-        hinge = (1 - y * torch.bmm(x, w.transpose(1, 2))).clamp_min(0) * (y != 0)
-        loss = ((0.5 * inv_c * (w * w).sum(2)).sum() + (hinge * hinge).sum()) / len(y)
-        loss.backward()
-        return loss
-
-    opt.step(objective)
-    return [w.detach()[i, :, : s.shape[1] + 1].reshape(len(cs), -1, s.shape[1] + 1) for i, s in enumerate(train)]
-
-
-def _scores(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Decision values (len(cs), N, C) of :func:`fit_svms` weights w (len(cs), C, D + 1) on features x (N, D)."""
-    return _design(x.to(w.device), x.shape[1]) @ w.transpose(1, 2)
 
 
 def splits(name: str, n_train: int | None, n_val: int, *, seed: int = 0, device="cpu") -> tuple[dict, list[str]]:
@@ -379,6 +329,10 @@ def splits(name: str, n_train: int | None, n_val: int, *, seed: int = 0, device=
     Raises:
         ValueError: ``n_val`` not an int in [1, N), and as :func:`lrlib.data.load`.
     """
+    if data.datasets()[name].kind != "labelled" and name != "samples":
+        raise ValueError(f"{name} is not a single-label set; the multi-label branch of notebook 03 (VOC2007: "
+                         f"data.load_multilabel, targets in {{1, 0, -1}}) is not written yet, so the 'paper' profile "
+                         f"cannot run: use 'quick'")
     small = name == "samples"
     pool = load(name, size=32, device=device) if small else load(name, "train", limit=n_train, device=device)
     if not 1 <= check_int("n_val", n_val) < len(pool):
@@ -410,9 +364,9 @@ def evaluate_spaces(spaces: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Te
     weights = fit_svms([s[0] for s in spaces.values()], targets[0], cs, max_iter=max_iter)
     rows = {}
     for (name, (_, val, test)), w in zip(spaces.items(), weights):
-        val_map = [float(class_aps(s, targets[1]).mean()) for s in _scores(w, val)]
+        val_map = [float(class_aps(s, targets[1]).mean()) for s in svm_scores(w, val)]
         best = int(np.argmax(val_map))
-        aps = 100 * class_aps(_scores(w[best:best + 1], test)[0], targets[2])
+        aps = 100 * class_aps(svm_scores(w[best:best + 1], test)[0], targets[2])
         rows[name] = {"dims": val.shape[1], "C": cs[best], "C at edge": best in (0, len(cs) - 1),
                       "val mAP": round(100 * val_map[best], 2), **dict(zip(classes, aps.round(2))),
                       "mAP": round(float(aps.mean()), 2)}

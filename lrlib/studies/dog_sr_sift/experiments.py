@@ -22,7 +22,7 @@ from ...metrics import mean_log_power, radial_power_spectrum
 from ...models import count_parameters
 from ...results import RunCache
 from ...sift import SIGMAS, dog_stack, features_from_stacks, gaussian_stack
-from ...sr import build_sr, train_sr, upsample
+from ...sr import SR_VERSION, build_sr, train_sr, upsample
 from .method import DoGSR, dog_psnr, dog_uint8, patch_pool, predict_image, train_dogsr
 
 __all__ = ["METHODS", "LEARNED", "PairTuple", "photo_set", "graf_pairs", "warped_pairs", "to_grey_float",
@@ -147,7 +147,7 @@ def train_models(photos: Sequence[torch.Tensor], scale: int, settings: dict[str,
     models, rows = {}, []
     for name in LEARNED:
         key = {"method": name, "scale": scale, "cascade": cascade, "data": data_key, "seed": seed,
-               "patches": len(pool), **settings}
+               "patches": len(pool), "sr": SR_VERSION, **settings}
 
         def build(name: str = name) -> nn.Module:
             torch.manual_seed(seed)
@@ -278,8 +278,8 @@ def match_table(pairs: Sequence[PairTuple], scales: Sequence[int], models: dict[
         One row per (scale, method, pair): keypoints in a and b, matches, and with a homography
         correct matches, precision and repeatability (NaN without one).
     """
-    def crop(s: int) -> list[Pair]:
-        return [Pair(name, *(crop_to_scale(to_grey_float(x.to(device)), s) for x in (a, b)), h)
+    def crop(multiple: int) -> list[Pair]:
+        return [Pair(name, *(crop_to_scale(to_grey_float(x.to(device)), multiple) for x in (a, b)), h)
                 for name, a, b, h in pairs]
 
     def table(method: str, s: int, cropped: list[Pair]) -> pd.DataFrame:
@@ -289,11 +289,11 @@ def match_table(pairs: Sequence[PairTuple], scales: Sequence[int], models: dict[
         return match_pairs(cropped, features, ratio=ratio, tol=tol, workers=workers)
 
     tables = []
+    cropped = crop(math.lcm(*scales))  # one crop that every scale divides: every method sees the same pixels
     with fixed_algorithms():  # many image sizes: cuDNN autotuning would cost more than it saves
-        # the original pair does not depend on the scale: one run, on a crop that every scale divides
-        original = table("original", scales[0], crop(math.lcm(*scales))) if "original" in methods else None
+        # the original pair does not depend on the scale: matched once, shown at every scale
+        original = table("original", scales[0], cropped) if "original" in methods else None
         for s in scales:
-            cropped = crop(s)
             for method in tqdm(methods, desc=f"SIFT matches x{s}", disable=not progress, leave=False):
                 found = original if method == "original" else table(method, s, cropped)
                 tables.append(found.assign(scale=s, method=method))

@@ -93,6 +93,8 @@ def _ours_at_opencv_keypoints(grey: torch.Tensor, *, cascade: bool) -> tuple[tor
     cv_kept = kp[keep]
     asked = Keypoints(cv_kept.xy, level, scale[keep], cv_kept.response, torch.zeros(len(cv_kept)))
     described, ours = describe(gaussian_stack(grey, cascade=cascade).cpu(), asked, secondary_peaks=True)
+    if len(cv_kept) == 0 or len(described) == 0:  # a photo with nothing to compare: no rows
+        return torch.zeros(0), ours[:0], theirs[:0], torch.zeros(0, dtype=torch.int64), len(kp)
     # rows of `described` are copies of the asked keypoints, in order: find each one's copies by position
     same = (described.xy[:, None, :] == cv_kept.xy[None]).all(-1)                    # (K', K)
     diff = (described.angle[:, None] - cv_kept.angle[None] + math.pi).remainder(2 * math.pi) - math.pi

@@ -19,7 +19,7 @@ from ...degrade import low_resolution_uint8, ratio_label
 from ...metrics import knn_accuracy, pair_distances, retrieval_map
 from ...papers import FSR_GAN_TEXT
 from ...results import RunCache, fingerprint
-from ...sr import build_sr, super_resolve, train_sr
+from ...sr import SR_VERSION, build_sr, super_resolve, train_sr
 from .method import VERSION, GanConfig, enhance, train_generator, unit
 
 __all__ = ["RAW", "CNN", "FSR", "GAN_MSE", "GAN_R3", "CONSTANT", "variants", "feature_bank", "training_pairs",
@@ -126,7 +126,7 @@ def image_sr_features(backbone: Backbone, train_images: torch.Tensor, test_image
         check_images(name, images, uint8=True, channels=3)
     hr = train_images[..., : train_images.shape[-2] // factor * factor, : train_images.shape[-1] // factor * factor]
     key = {"method": f"image-sr-{network}", "factor": factor, "steps": steps, "batch_size": batch_size, "seed": seed,
-           "data": fingerprint(train_images), "version": VERSION}
+           "data": fingerprint(train_images), "sr": SR_VERSION, "version": VERSION}
 
     def fit() -> tuple[torch.nn.Module, dict]:
         torch.manual_seed(seed)

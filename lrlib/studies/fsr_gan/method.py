@@ -271,8 +271,10 @@ def generator_step(gen: nn.Module, critic: nn.Module | None, opt: torch.optim.Op
 
 
 def unit(f: torch.Tensor) -> torch.Tensor:
-    """Rows L2-normalised (float32): every feature here lives on the unit sphere, where the paper's distances
-    (0.62 at 1/64, "similar images" near 1) lie; the focal loss with r = 2 is then the squared reported distance.
+    """Rows L2-normalised (float32): the HR and LR features here live on the unit sphere, where the paper's
+    distances (0.62 at 1/64, "similar images" near 1) lie. The generator's output is not normalised in training
+    (the focal loss and the critic see it as it is); the reported distance normalises it first, so with r = 2
+    the loss equals the squared reported distance only once the generator's outputs have unit norm.
 
     Raises:
         ValueError: ``f`` not (N, dim).
