@@ -7,12 +7,14 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, average_precision_score
 
+from lrlib import data
 from lrlib.papers import CITATIONS, TRANSFER_TABLE1, TRANSFER_TABLE2
 from lrlib.profiles import SETTINGS
 from lrlib.results import RunCache
 from lrlib.studies import feature_transfer as ft
 from lrlib.svm import fit_svms, svm_scores
 from lrlib.studies.feature_transfer import Transfer, TransferNet, class_aps, pseudo_labels
+from test_data_benchmarks import write_voc
 
 
 def _blobs(n_per: int = 40, k: int = 4, dim: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -212,16 +214,87 @@ def test_papers_numbers_and_settings():
     assert TRANSFER_TABLE2[4096, 100] == 0.800 and len(TRANSFER_TABLE2) == 30
     quick = SETTINGS["03_feature_transfer"]["quick"]
     assert quick["n1s"] == [256, 512, 1024, 2048, 4096] and quick["n2s"] == [20, 100, 200, 500, 1000, 2048]
-    assert ft.paper_rows(["x"]) is None
-    assert ft.paper_rows(list(TRANSFER_TABLE1["Ours"])).loc["paper: Ours", "mAP"] == 80.0
+    assert ft.paper_rows("cifar10") is None
+    paper = ft.paper_rows("voc2007")
+    assert paper.loc["paper: Ours", "mAP"] == 80.0 and list(paper.columns) == [*data.VOC_CLASSES, "mAP"]
+    paper_profile = SETTINGS["03_feature_transfer"]["paper"]
+    assert paper_profile["sets"] == {"voc2007": (None, 1000)} and paper_profile["input_size"] // 7 == 32
 
 
 def test_splits_hold_out_a_stratified_validation_set():
     parts, classes = ft.splits("samples", None, 10, seed=0)
-    (xt, yt), (xv, yv), (_, ytest) = parts["train"], parts["val"], parts["test"]
-    assert len(yv) == 10 and len(yt) == 30 and len(ytest) == 40 and len(classes) == 10
-    assert torch.bincount(yv, minlength=10).tolist() == [1] * 10  # one per class, in proportion
-    train_rows, val_rows = {x.numpy().tobytes() for x in xt}, {x.numpy().tobytes() for x in xv}
+    train, val, test = (parts[k] for k in ft.PARTS)
+    assert len(val.labels) == 10 and len(train.labels) == 30 and len(test.labels) == 40 and len(classes) == 10
+    assert torch.bincount(val.labels, minlength=10).tolist() == [1] * 10  # one per class, in proportion
+    for part in parts.values():  # single-label: one class against the rest
+        assert torch.equal(part.targets, ft.one_vs_rest(part.labels, 10).to(torch.int8))
+    train_rows, val_rows = {x.numpy().tobytes() for x in train.images}, {x.numpy().tobytes() for x in val.images}
     assert not train_rows & val_rows
     with pytest.raises(ValueError, match="1 <= n_val < 40; got 40"):
         ft.splits("samples", None, 40)
+    with pytest.raises(ValueError, match="set5 .photos. has no training and test splits; use one of cifar10"):
+        ft.splits("set5", None, 10)
+
+
+VOC_SPLITS = {"trainval": [f"{i:06d}" for i in range(0, 120, 2)], "test": [f"{i:06d}" for i in range(1, 61, 2)]}
+
+
+@pytest.fixture
+def voc(root) -> dict[str, np.ndarray]:
+    """A miniature VOC2007 devkit under $LRLIB_DATA (60 trainval, 30 test photos): split -> written targets."""
+    written = write_voc(root / "voc2007", VOC_SPLITS, seed=3)
+    assert all(len({tuple(r) for r in t}) == len(t) for t in written.values())  # rows tell the photos apart
+    return written
+
+
+def _rows(targets: torch.Tensor, written: np.ndarray) -> list[int]:
+    """The row of ``written`` that each row of ``targets`` is."""
+    where = {tuple(r): i for i, r in enumerate(written.tolist())}
+    return [where[tuple(r)] for r in targets.tolist()]
+
+
+def test_splits_of_voc2007_hold_out_part_of_trainval_and_test_on_test(voc):
+    parts, classes = ft.splits("voc2007", None, 20, seed=1, size=16)
+    train, val, test = (parts[k] for k in ft.PARTS)
+    assert classes == data.VOC_CLASSES and len(val.labels) == 20 and len(train.labels) == 40
+    rows_train, rows_val = _rows(train.targets, voc["trainval"]), _rows(val.targets, voc["trainval"])
+    assert not set(rows_train) & set(rows_val) and sorted(rows_train + rows_val) == list(range(60))
+    assert np.array_equal(test.targets.numpy(), voc["test"]) and test.targets.dtype == torch.int8
+    pool = data.load_multilabel("voc2007", "trainval", size=16)
+    assert torch.equal(train.images, pool.images[rows_train]) and torch.equal(val.images, pool.images[rows_val])
+    for part in parts.values():  # the label: the first present class, else the first difficult one
+        for t, y in zip(part.targets.tolist(), part.labels.tolist()):
+            assert y == (t.index(1) if 1 in t else t.index(0))
+    again = ft.splits("voc2007", None, 20, seed=1, size=16)[0]["val"]
+    assert torch.equal(again.targets, val.targets)
+    assert not torch.equal(ft.splits("voc2007", None, 20, seed=2, size=16)[0]["val"].targets, val.targets)
+    assert ft.is_multilabel("voc2007") and not ft.is_multilabel("cifar10")
+    with pytest.raises(ValueError, match=r"rows \[1\] \(1 images\) are absent from every class"):
+        ft.first_positive(torch.tensor([[1, -1], [-1, -1]]))
+
+
+def test_table1_on_voc2007_targets_gives_the_per_class_aps_of_svms_fitted_by_hand(voc):
+    """The notebook's Table 1 cells on tiny random features with the devkit's targets: every row's per-class APs
+    are class_aps of SVMs fitted and chosen by hand, and the paper's rows join ours column by column."""
+    parts, classes = ft.splits("voc2007", None, 20, seed=0, size=16)
+    targets = tuple(parts[k].targets for k in ft.PARTS)
+    gen = torch.Generator().manual_seed(0)
+    signal = torch.randn(20, 6, generator=gen)
+    hr = {k: t.float() @ signal + 0.5 * torch.randn(len(t), 6, generator=gen) for k, t in zip(ft.PARTS, targets)}
+    lr = {k: v + 2 * torch.randn(v.shape, generator=gen) for k, v in hr.items()}
+    schedule = dict(iterations=5, step=3, batch_size=16, learning_rate=0.05)
+    nets, accuracy = ft.train_transfers([Transfer(hr["train"], lr["train"], 8, 4, r) for r in ft.READINGS], schedule)
+    cs = [0.1, 1.0, 10.0]
+    spaces = ft.table1_spaces(hr, lr, dict(zip(ft.READINGS, nets)))
+    table = ft.evaluate_spaces(spaces, targets, cs, classes, max_iter=300)
+    weights = fit_svms([s[0] for s in spaces.values()], targets[0], cs, max_iter=300)
+    for (name, (_, val, test)), w in zip(spaces.items(), weights):
+        best = int(np.argmax([class_aps(s, targets[1]).mean() for s in svm_scores(w, val)]))
+        aps = 100 * class_aps(svm_scores(w, test)[best], targets[2])
+        assert table.loc[name, "C"] == cs[best]
+        np.testing.assert_allclose(table.loc[name, classes].to_numpy(float), aps, atol=0.006)
+    joined = pd.concat([table, ft.paper_rows("voc2007")])
+    assert joined.loc["paper: Ours", classes].notna().all() and joined.loc["HR", classes].notna().all()
+    _, test_grid, choice = ft.grid_tables({(8, 4): table.loc["transfer (nearest)"]})
+    text = ft.findings({"voc2007 4x4": table}, choice, test_grid, dict(zip(ft.READINGS, accuracy)))
+    assert f"HR {table.loc['HR', 'mAP']:.1f}, LR {table.loc['LR', 'mAP']:.1f}" in text

@@ -1,31 +1,22 @@
-"""Unsupervised deep feature transfer (Wu, Zhang, Wang, ICCV-W 2019), notebook 03: k-means on a frozen backbone's
-HR features gives pseudo-labels (:func:`pseudo_labels`, two readings), a two-layer :class:`TransferNet` learns to map
-LR features onto them (:func:`train_transfers`: many networks in one batched loop), and per-class linear SVMs
-(:func:`lrlib.svm.fit_svms`, batched) classify the transferred features; :func:`evaluate_spaces` tunes every
-space alike, :func:`grid_tables` and :func:`findings` make Table 2 and the conclusions."""
+"""The method of Wu, Zhang, Wang (ICCV-W 2019): k-means on a frozen backbone's HR features gives pseudo-labels
+(:func:`pseudo_labels`, two readings), a two-layer :class:`TransferNet` learns to map LR features onto them
+(:func:`train_transfers`: many networks in one batched loop), :func:`transform` applies it; :func:`pca_features` is
+the control of the same width."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checks import check_finite, check_int, check_positive
-from .. import data
-from ..data import load
-from ..device import bf16_autocast
-from ..metrics import average_precision
-from ..papers import TRANSFER_MAP, TRANSFER_TABLE1, TRANSFER_TABLE2, VOC_CLASSES
-from ..results import RunCache, fingerprint
-from ..svm import check_targets, fit_svms, svm_scores
+from ...checks import check_finite, check_int, check_positive
+from ...device import bf16_autocast
+from ...results import RunCache, fingerprint
 
 __all__ = ["VERSION", "READINGS", "PAPER_SCHEDULE", "same_epochs", "pseudo_labels", "TransferNet", "Transfer",
-           "train_step", "train_transfers", "transform", "pca_features", "class_aps", "one_vs_rest",
-           "splits", "evaluate_spaces", "table1_spaces", "grid_tables", "paper_rows", "findings"]
+           "train_step", "train_transfers", "transform", "pca_features"]
 
 VERSION = 1  # bumped whenever this module's training code changes; part of every cache key here
 #: The LR pseudo-labels: each LR feature's nearest HR centroid (the paper's sentence), or its own HR image's cluster.
@@ -178,7 +169,6 @@ class Transfer:
     reading: str = "nearest"
 
 
-
 def train_step(stacks: list[_Stack], batches: list[tuple[torch.Tensor, torch.Tensor]],
                optimizer: torch.optim.Optimizer) -> torch.Tensor:
     """One SGD step of every stacked network on its batch (x (G, B, in), y (G, B)): the summed cross-entropy on the
@@ -288,166 +278,3 @@ def pca_features(train: torch.Tensor, others: list[torch.Tensor], dims: int) -> 
     mean = x.mean(0)
     axes = torch.linalg.svd(x - mean, full_matrices=False).Vh[:dims].T
     return [((_matrix("features", f, x.shape[1]).double() - mean) @ axes).float() for f in [train, *others]]
-
-
-def one_vs_rest(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """(N, C) targets in {1, -1} of single-label class indices (N,), the VOC layout without difficult items.
-
-    Raises:
-        ValueError: labels not 1-d integers in [0, n_classes).
-    """
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.is_floating_point() or (len(labels) and not 0 <= labels.min() <= labels.max()
-                                                         < check_int("n_classes", n_classes)):
-        raise ValueError(f"labels must be (N,) integers in [0, {n_classes}); got {labels.dtype} {tuple(labels.shape)}")
-    return 2 * F.one_hot(labels.long(), n_classes) - 1
-
-
-def class_aps(scores, targets, *, voc07: bool = True) -> np.ndarray:
-    """Average precision per class, difficult items (target 0) left out of their class, as the VOC devkit does.
-
-    ``scores`` (N, C) are decision values, ``targets`` (N, C) in {1, 0, -1}; ``voc07``: 11-point AP, else all-point.
-    Returns (C,) float64 APs in [0, 1]; their mean is the mAP.
-
-    Raises:
-        ValueError: shapes that differ, targets outside {1, 0, -1}, a class without a positive, NaN scores.
-    """
-    s, t = np.asarray(torch.as_tensor(scores).detach().cpu(), np.float64), check_targets("targets", targets).cpu().numpy()
-    if s.shape != t.shape:
-        raise ValueError(f"scores and targets must both be (N, C); got {s.shape} and {t.shape}")
-    return np.array([average_precision(s[t[:, c] != 0, c], t[t[:, c] != 0, c] == 1, voc07=voc07)
-                     for c in range(t.shape[1])])
-
-
-def splits(name: str, n_train: int | None, n_val: int, *, seed: int = 0, device="cpu") -> tuple[dict, list[str]]:
-    """A class-balanced training set (``n_train`` images, :func:`lrlib.data.load`'s ``limit``), ``n_val`` of them
-    held out for model selection (a seeded stratified draw), and the test split. ``samples`` (smoke) has no test
-    split: the whole set serves as the test set too, which only checks that the code runs.
-
-    Returns ({"train" | "val" | "test": (images uint8 (N, 3, H, W), labels int64 (N,))}, class names).
-
-    Raises:
-        ValueError: ``n_val`` not an int in [1, N), and as :func:`lrlib.data.load`.
-    """
-    if data.datasets()[name].kind != "labelled" and name != "samples":
-        raise ValueError(f"{name} is not a single-label set; the multi-label branch of notebook 03 (VOC2007: "
-                         f"data.load_multilabel, targets in {{1, 0, -1}}) is not written yet, so the 'paper' profile "
-                         f"cannot run: use 'quick'")
-    small = name == "samples"
-    pool = load(name, size=32, device=device) if small else load(name, "train", limit=n_train, device=device)
-    if not 1 <= check_int("n_val", n_val) < len(pool):
-        raise ValueError(f"n_val must leave training images: 1 <= n_val < {len(pool)}; got {n_val}")
-    perm = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
-    by_class = perm[pool.labels.cpu()[perm].argsort(stable=True)]  # shuffled within each class, classes in order
-    held = by_class[torch.arange(len(pool)) % (len(pool) // n_val) == 0][:n_val]  # every (N // n_val)-th
-    train = torch.tensor(sorted(set(range(len(pool))) - set(held.tolist())))
-    out = {k: (pool.images[i.to(device)], pool.labels[i.to(device)]) for k, i in (("train", train), ("val", held))}
-    test = pool if small else load(name, "test", device=device)
-    return {**out, "test": (test.images, test.labels)}, list(pool.classes)
-
-
-def evaluate_spaces(spaces: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                    targets: tuple[torch.Tensor, torch.Tensor, torch.Tensor], cs: list[float], classes: list[str],
-                    *, max_iter: int = 500) -> pd.DataFrame:
-    """Table 1 for any feature spaces (name -> (train, val, test) features), each with the same SVM tuning: per-class
-    SVMs for every C in ``cs`` on the training features, C chosen by the validation mAP, then AP (VOC2007 11-point)
-    per class on the test features; ``targets`` (train, val, test), each (N, C) in {1, 0, -1}.
-
-    Returns one row per space: ``dims``, ``C``, ``C at edge`` (the best C is the grid's first or last: widen it),
-    ``val mAP``, the test AP of each class (%) and the test ``mAP`` (%).
-
-    Raises:
-        ValueError: no space, fewer than 3 values of C (the edge check needs an inside), as :func:`fit_svms`.
-    """
-    if not spaces or len(cs) < 3:
-        raise ValueError(f"need at least one space and 3 values of C; got {len(spaces)} spaces, cs={cs}")
-    weights = fit_svms([s[0] for s in spaces.values()], targets[0], cs, max_iter=max_iter)
-    rows = {}
-    for (name, (_, val, test)), w in zip(spaces.items(), weights):
-        val_map = [float(class_aps(s, targets[1]).mean()) for s in svm_scores(w, val)]
-        best = int(np.argmax(val_map))
-        aps = 100 * class_aps(svm_scores(w[best:best + 1], test)[0], targets[2])
-        rows[name] = {"dims": val.shape[1], "C": cs[best], "C at edge": best in (0, len(cs) - 1),
-                      "val mAP": round(100 * val_map[best], 2), **dict(zip(classes, aps.round(2))),
-                      "mAP": round(float(aps.mean()), 2)}
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def table1_spaces(hr: dict[str, torch.Tensor], lr: dict[str, torch.Tensor],
-                  nets: dict[str, TransferNet]) -> dict[str, tuple[torch.Tensor, ...]]:
-    """Table 1's feature spaces, name -> (train, val, test) features, from the HR and LR backbone features (split ->
-    (N, D)) and the trained networks (reading -> :class:`TransferNet`): HR, LR, the transferred LR features of each
-    reading, and the PCA control (LR features on their first N2 principal axes).
-
-    Raises:
-        ValueError: no network, and as :func:`transform` and :func:`pca_features`.
-    """
-    if not nets:
-        raise ValueError("nets is empty: pass reading -> TransferNet for at least one reading")
-    order = ("train", "val", "test")
-    n2 = next(iter(nets.values())).fc2.out_features
-    spaces = {"HR": tuple(hr[k] for k in order), "LR": tuple(lr[k] for k in order)}
-    spaces |= {f"transfer ({reading})": tuple(transform(net, lr[k]) for k in order) for reading, net in nets.items()}
-    spaces[f"PCA-{n2} of LR"] = tuple(pca_features(lr["train"], [lr["val"], lr["test"]], n2))
-    return spaces
-
-
-def grid_tables(results: dict[tuple[int, int], dict[str, float]]) -> tuple[pd.DataFrame, pd.DataFrame, tuple[int, int]]:
-    """Table 2's layout (rows N2, columns N1) of the validation and test mAP of ``results`` ((n1, n2) -> a row of
-    :func:`evaluate_spaces`), and the (N1, N2) of the best validation mAP (the test grid never chooses).
-
-    Raises:
-        ValueError: an empty grid.
-    """
-    if not results:
-        raise ValueError("results is empty: pass (n1, n2) -> {'val mAP', 'mAP'} for at least one point")
-    frames = [pd.Series({k: r[col] for k, r in results.items()}).unstack(0).rename_axis(index="N2", columns="N1")
-              for col in ("val mAP", "mAP")]
-    return frames[0], frames[1], max(results, key=lambda k: results[k]["val mAP"])
-
-
-def paper_rows(classes: list[str]) -> pd.DataFrame | None:
-    """The paper's Table 1 rows (%), when ``classes`` are VOC2007's (the only data set it ran), else None.
-
-    Raises:
-        Nothing: other classes give None."""
-    rows = {f"paper: {k}": {**v, "mAP": TRANSFER_MAP[k]} for k, v in TRANSFER_TABLE1.items()}
-    return pd.DataFrame.from_dict(rows, orient="index") if list(classes) == list(VOC_CLASSES) else None
-
-
-def findings(tables: dict[str, pd.DataFrame], choice: tuple[int, int], test_grid: pd.DataFrame,
-             train_accuracy: dict[str, float]) -> str:
-    """What this run says, as a Markdown bullet list computed from its numbers: ``tables`` (label -> an
-    :func:`evaluate_spaces` table of :func:`table1_spaces`), the validation ``choice`` (N1, N2), Table 2's
-    ``test_grid`` (rows N2, columns N1) and each network's ``train_accuracy`` on its pseudo-labels.
-
-    Raises:
-        ValueError: no table, or a table without the HR, LR, transfer and PCA rows.
-    """
-    need = {"HR", "LR", *(f"transfer ({r})" for r in READINGS)}
-    if not tables or any(not need <= set(t.index) or not t.index.str.startswith("PCA").any() for t in tables.values()):
-        raise ValueError(f"findings needs Table 1 frames with rows {sorted(need)} and a PCA row; got {list(tables)}")
-    lines = []
-    for label, t in tables.items():
-        pca = next(i for i in t.index if i.startswith("PCA"))
-        m, beats = t["mAP"], lambda a, b: "beats" if a > b else "does not beat"
-        near, paired, pc = m["transfer (nearest)"], m["transfer (paired)"], m[pca]
-        lines.append(f"**{label}:** HR {m['HR']:.1f}, LR {m['LR']:.1f}, transfer {near:.1f} (nearest) / {paired:.1f} "
-                     f"(paired), {pca} {pc:.1f} mAP. The transfer (nearest) {beats(near, m['LR'])} the LR baseline "
-                     f"({near - m['LR']:+.1f} points; paper +{TRANSFER_MAP['Ours'] - TRANSFER_MAP['Baseline-LR']:.1f}) "
-                     f"and {beats(near, pc)} the PCA control ({near - pc:+.1f}); the "
-                     f"{'nearest' if near >= paired else 'paired'} reading does better "
-                     f"({abs(near - paired):.1f} points).")
-        if t["C at edge"].any():
-            lines.append(f"**{label}: C at the edge of its grid** for {', '.join(t.index[t['C at edge']])}: widen it.")
-    best_test = test_grid.stack().idxmax()  # (N2, N1)
-    lines.append(f"**Table 2:** the validation split chooses N1 = {choice[0]}, N2 = {choice[1]} (test mAP "
-                 f"{test_grid.loc[choice[1], choice[0]]:.1f}); the test grid's best is N1 = {best_test[1]}, N2 = "
-                 f"{best_test[0]} ({test_grid.max().max():.1f}); the paper chose N1 = 4096, N2 = 100 on its test set "
-                 f"({100 * TRANSFER_TABLE2[4096, 100]:.1f}).")
-    low = {k: v for k, v in train_accuracy.items() if v < 0.9}
-    fit = (f"under 90% for {', '.join(f'{k} ({100 * v:.1f}%)' for k, v in low.items())}: under-fit" if low
-           else f"at least {100 * min(train_accuracy.values()):.1f}% for every network: none is under-fit")
-    lines.append(f"**Transfer networks' accuracy on their pseudo-labels:** {fit}.")
-    return "\n".join(f"- {line}" for line in lines)
-

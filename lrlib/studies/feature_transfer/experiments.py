@@ -1,0 +1,257 @@
+"""The experiments of notebook 03: the data splits (:func:`splits`, single- and multi-label sets alike), per-class
+APs, Table 1 (:func:`table1_spaces`, :func:`evaluate_spaces`, the paper's rows beside VOC2007), Table 2
+(:func:`grid_tables`) and the conclusions (:func:`findings`)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ...checks import check_int
+from ... import data
+from ...data import load
+from ...metrics import average_precision
+from ...papers import TRANSFER_MAP, TRANSFER_TABLE1, TRANSFER_TABLE2
+from ...svm import check_targets, fit_svms, svm_scores
+from .method import READINGS, TransferNet, pca_features, transform
+
+__all__ = ["PARTS", "Part", "is_multilabel", "first_positive", "one_vs_rest", "class_aps", "splits",
+           "evaluate_spaces", "table1_spaces", "grid_tables", "paper_rows", "findings"]
+
+
+def one_vs_rest(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(N, C) targets in {1, -1} of single-label class indices (N,), the VOC layout without difficult items.
+
+    Raises:
+        ValueError: labels not 1-d integers in [0, n_classes).
+    """
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.is_floating_point() or (len(labels) and not 0 <= labels.min() <= labels.max()
+                                                         < check_int("n_classes", n_classes)):
+        raise ValueError(f"labels must be (N,) integers in [0, {n_classes}); got {labels.dtype} {tuple(labels.shape)}")
+    return 2 * F.one_hot(labels.long(), n_classes) - 1
+
+
+def class_aps(scores, targets, *, voc07: bool = True) -> np.ndarray:
+    """Average precision per class, difficult items (target 0) left out of their class, as the VOC devkit does.
+
+    ``scores`` (N, C) are decision values, ``targets`` (N, C) in {1, 0, -1}; ``voc07``: 11-point AP, else all-point.
+    Returns (C,) float64 APs in [0, 1]; their mean is the mAP.
+
+    Raises:
+        ValueError: shapes that differ, targets outside {1, 0, -1}, a class without a positive, NaN scores.
+    """
+    s, t = np.asarray(torch.as_tensor(scores).detach().cpu(), np.float64), check_targets("targets", targets).cpu().numpy()
+    if s.shape != t.shape:
+        raise ValueError(f"scores and targets must both be (N, C); got {s.shape} and {t.shape}")
+    return np.array([average_precision(s[t[:, c] != 0, c], t[t[:, c] != 0, c] == 1, voc07=voc07)
+                     for c in range(t.shape[1])])
+
+
+#: The three parts of every data set, in the order of Table 1's feature spaces and targets.
+PARTS = ("train", "val", "test")
+#: Kind of data set (:func:`lrlib.data.datasets`) -> (the split of the training pool, the test split; None: the pool).
+_SOURCES = {"labelled": ("train", "test"), "multilabel": ("trainval", "test"), "samples": ("all", None)}
+
+
+class Part(NamedTuple):
+    """One part of a data set: ``images`` uint8 (N, 3, H, W); ``targets`` (N, C) int8 in {1, 0, -1} (VOC's layout: 1
+    present, 0 difficult, -1 absent; :func:`one_vs_rest` for a single-label set), what the SVMs and APs use; ``labels``
+    int64 (N,), one class per image for the stratified draw, k-NN and t-SNE colours: the class of a single-label set,
+    :func:`first_positive` of a multi-label one.
+
+    Raises:
+        Nothing itself (a plain record; :func:`splits` builds it)."""
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    labels: torch.Tensor
+
+    def take(self, index: torch.Tensor) -> Part:
+        """The images at ``index`` (1-d int64, on any device), with their targets and labels."""
+        return Part(*(x[index.to(x.device)] for x in self))
+
+
+def is_multilabel(name: str) -> bool:
+    """Whether the registry's ``name`` has several labels per image (VOC2007: :func:`lrlib.data.load_multilabel`).
+
+    Raises:
+        Nothing: an unknown name is not multi-label (loading it says which names there are)."""
+    entry = data.datasets().get(name)
+    return entry is not None and entry.kind == "multilabel"
+
+
+def first_positive(targets) -> torch.Tensor:
+    """One class per image of multi-label targets (N, C) in {1, 0, -1}: its first present class (target 1), else its
+    first difficult one (0). Returns int64 (N,). VOC2007 annotates an object in every photo, so each has one.
+
+    Raises:
+        ValueError: targets not (N, C) in {1, 0, -1}, or an image absent from every class (a row of -1).
+    """
+    t = check_targets("targets", targets)
+    rank = 2 * (t == 1).long() + (t == 0).long()  # present 2, difficult 1, absent 0; argmax takes the first maximum
+    if empty := (rank.max(1).values == 0).nonzero()[:, 0].tolist():
+        raise ValueError(f"targets: rows {empty[:5]} ({len(empty)} images) are absent from every class, so they have "
+                         f"no class to stratify or colour by; every VOC photo holds an object: unpack the devkit again")
+    return rank.argmax(1)
+
+
+def _part(name: str, kind: str, split: str, limit: int | None, size: int, device) -> tuple[Part, list[str]]:
+    """One split of ``name`` as a :class:`Part`, and the class names (``samples``: 32x32 crops, CIFAR-10's size)."""
+    if kind == "multilabel":
+        voc = data.load_multilabel(name, split, size=size, limit=limit, device=device)
+        return Part(voc.images, voc.targets, first_positive(voc.targets)), list(voc.classes)
+    s = load(name, split, size=32 if kind == "samples" else None, limit=limit, device=device)
+    return Part(s.images, one_vs_rest(s.labels, len(s.classes)).to(torch.int8), s.labels), list(s.classes)
+
+
+def _held_out(labels: torch.Tensor, n_val: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kept, held-out) indices of a seeded draw of ``n_val`` items stratified by ``labels`` (N,): the items shuffled
+    within each class, classes in order, every (N // n_val)-th held out, so each class in proportion."""
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    by_class = perm[labels.cpu()[perm].argsort(stable=True)]
+    held = by_class[torch.arange(len(labels)) % (len(labels) // n_val) == 0][:n_val]
+    return torch.tensor(sorted(set(range(len(labels))) - set(held.tolist()))), held
+
+
+def splits(name: str, n_train: int | None, n_val: int, *, seed: int = 0, size: int = 224,
+           device="cpu") -> tuple[dict[str, Part], list[str]]:
+    """A training pool, ``n_val`` of it held out for model selection, and the test split, each a :class:`Part`.
+
+    Single-label sets (cifar10, fashion-mnist, svhn): a class-balanced pool of ``n_train`` images from ``train``
+    (:func:`lrlib.data.load`'s ``limit``; None: all) and ``test``, targets :func:`one_vs_rest`. Multi-label sets
+    (voc2007, as the paper): the pool is ``trainval`` (5,011 photos; ``n_train`` keeps the first, in the devkit's
+    order) and the test set ``test`` (4,952), whole photos resized to ``size`` x ``size``, targets the devkit's.
+    The held-out images are a seeded draw stratified by ``labels`` (for VOC each photo's first present class, so
+    every class keeps its share of first places). ``samples`` (smoke) has no test split: the whole set serves as
+    the test set too, which only checks that the code runs.
+
+    Returns ({"train" | "val" | "test": Part}, class names).
+
+    Raises:
+        ValueError: a set without a training and a test split, ``n_val`` not an int in [1, N), and as
+            :func:`lrlib.data.load`, :func:`lrlib.data.load_multilabel` and :func:`first_positive`.
+        lrlib.data.DatasetMissing: the files are not there (the message says how to get them).
+    """
+    kind = data.datasets()[name].kind if name in data.datasets() else None
+    if kind not in _SOURCES:
+        ready = [n for n, e in data.datasets().items() if e.kind in _SOURCES]
+        raise ValueError(f"{name} ({kind or 'not in the registry'}) has no training and test splits; use one of "
+                         f"{', '.join(ready)}")
+    pool_split, test_split = _SOURCES[kind]
+    pool, classes = _part(name, kind, pool_split, n_train, size, device)
+    if not 1 <= check_int("n_val", n_val) < len(pool.labels):
+        raise ValueError(f"n_val must leave training images: 1 <= n_val < {len(pool.labels)}; got {n_val}")
+    kept, held = _held_out(pool.labels, n_val, seed)
+    test = pool if test_split is None else _part(name, kind, test_split, None, size, device)[0]
+    return {"train": pool.take(kept), "val": pool.take(held), "test": test}, classes
+
+
+def evaluate_spaces(spaces: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                    targets: tuple[torch.Tensor, torch.Tensor, torch.Tensor], cs: list[float], classes: list[str],
+                    *, max_iter: int = 500) -> pd.DataFrame:
+    """Table 1 for any feature spaces (name -> (train, val, test) features), each with the same SVM tuning: per-class
+    SVMs for every C in ``cs`` on the training features, C chosen by the validation mAP, then AP (VOC2007 11-point)
+    per class on the test features; ``targets`` (train, val, test), each (N, C) in {1, 0, -1}.
+
+    Returns one row per space: ``dims``, ``C``, ``C at edge`` (the best C is the grid's first or last: widen it),
+    ``val mAP``, the test AP of each class (%) and the test ``mAP`` (%).
+
+    Raises:
+        ValueError: no space, fewer than 3 values of C (the edge check needs an inside), as :func:`fit_svms`.
+    """
+    if not spaces or len(cs) < 3:
+        raise ValueError(f"need at least one space and 3 values of C; got {len(spaces)} spaces, cs={cs}")
+    weights = fit_svms([s[0] for s in spaces.values()], targets[0], cs, max_iter=max_iter)
+    rows = {}
+    for (name, (_, val, test)), w in zip(spaces.items(), weights):
+        val_map = [float(class_aps(s, targets[1]).mean()) for s in svm_scores(w, val)]
+        best = int(np.argmax(val_map))
+        aps = 100 * class_aps(svm_scores(w[best:best + 1], test)[0], targets[2])
+        rows[name] = {"dims": val.shape[1], "C": cs[best], "C at edge": best in (0, len(cs) - 1),
+                      "val mAP": round(100 * val_map[best], 2), **dict(zip(classes, aps.round(2))),
+                      "mAP": round(float(aps.mean()), 2)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def table1_spaces(hr: dict[str, torch.Tensor], lr: dict[str, torch.Tensor],
+                  nets: dict[str, TransferNet]) -> dict[str, tuple[torch.Tensor, ...]]:
+    """Table 1's feature spaces, name -> (train, val, test) features, from the HR and LR backbone features (split ->
+    (N, D)) and the trained networks (reading -> :class:`TransferNet`): HR, LR, the transferred LR features of each
+    reading, and the PCA control (LR features on their first N2 principal axes).
+
+    Raises:
+        ValueError: no network, and as :func:`transform` and :func:`pca_features`.
+    """
+    if not nets:
+        raise ValueError("nets is empty: pass reading -> TransferNet for at least one reading")
+    n2 = next(iter(nets.values())).fc2.out_features
+    spaces = {"HR": tuple(hr[k] for k in PARTS), "LR": tuple(lr[k] for k in PARTS)}
+    spaces |= {f"transfer ({reading})": tuple(transform(net, lr[k]) for k in PARTS) for reading, net in nets.items()}
+    spaces[f"PCA-{n2} of LR"] = tuple(pca_features(lr["train"], [lr["val"], lr["test"]], n2))
+    return spaces
+
+
+def grid_tables(results: dict[tuple[int, int], dict[str, float]]) -> tuple[pd.DataFrame, pd.DataFrame, tuple[int, int]]:
+    """Table 2's layout (rows N2, columns N1) of the validation and test mAP of ``results`` ((n1, n2) -> a row of
+    :func:`evaluate_spaces`), and the (N1, N2) of the best validation mAP (the test grid never chooses).
+
+    Raises:
+        ValueError: an empty grid.
+    """
+    if not results:
+        raise ValueError("results is empty: pass (n1, n2) -> {'val mAP', 'mAP'} for at least one point")
+    frames = [pd.Series({k: r[col] for k, r in results.items()}).unstack(0).rename_axis(index="N2", columns="N1")
+              for col in ("val mAP", "mAP")]
+    return frames[0], frames[1], max(results, key=lambda k: results[k]["val mAP"])
+
+
+def paper_rows(name: str) -> pd.DataFrame | None:
+    """The paper's Table 1 rows (%, columns VOC's classes in the devkit's order, as ours) for ``name`` voc2007, the
+    only data set it ran; None for any other.
+
+    Raises:
+        Nothing: other names give None."""
+    rows = {f"paper: {k}": {**v, "mAP": TRANSFER_MAP[k]} for k, v in TRANSFER_TABLE1.items()}
+    return pd.DataFrame.from_dict(rows, orient="index") if name == "voc2007" else None
+
+
+def findings(tables: dict[str, pd.DataFrame], choice: tuple[int, int], test_grid: pd.DataFrame,
+             train_accuracy: dict[str, float]) -> str:
+    """What this run says, as a Markdown bullet list computed from its numbers: ``tables`` (label -> an
+    :func:`evaluate_spaces` table of :func:`table1_spaces`), the validation ``choice`` (N1, N2), Table 2's
+    ``test_grid`` (rows N2, columns N1) and each network's ``train_accuracy`` on its pseudo-labels.
+
+    Raises:
+        ValueError: no table, or a table without the HR, LR, transfer and PCA rows.
+    """
+    need = {"HR", "LR", *(f"transfer ({r})" for r in READINGS)}
+    if not tables or any(not need <= set(t.index) or not t.index.str.startswith("PCA").any() for t in tables.values()):
+        raise ValueError(f"findings needs Table 1 frames with rows {sorted(need)} and a PCA row; got {list(tables)}")
+    lines = []
+    for label, t in tables.items():
+        pca = next(i for i in t.index if i.startswith("PCA"))
+        m, beats = t["mAP"], lambda a, b: "beats" if a > b else "does not beat"
+        near, paired, pc = m["transfer (nearest)"], m["transfer (paired)"], m[pca]
+        lines.append(f"**{label}:** HR {m['HR']:.1f}, LR {m['LR']:.1f}, transfer {near:.1f} (nearest) / {paired:.1f} "
+                     f"(paired), {pca} {pc:.1f} mAP. The transfer (nearest) {beats(near, m['LR'])} the LR baseline "
+                     f"({near - m['LR']:+.1f} points; paper +{TRANSFER_MAP['Ours'] - TRANSFER_MAP['Baseline-LR']:.1f}) "
+                     f"and {beats(near, pc)} the PCA control ({near - pc:+.1f}); the "
+                     f"{'nearest' if near >= paired else 'paired'} reading does better "
+                     f"({abs(near - paired):.1f} points).")
+        if t["C at edge"].any():
+            lines.append(f"**{label}: C at the edge of its grid** for {', '.join(t.index[t['C at edge']])}: widen it.")
+    best_test = test_grid.stack().idxmax()  # (N2, N1)
+    lines.append(f"**Table 2:** the validation split chooses N1 = {choice[0]}, N2 = {choice[1]} (test mAP "
+                 f"{test_grid.loc[choice[1], choice[0]]:.1f}); the test grid's best is N1 = {best_test[1]}, N2 = "
+                 f"{best_test[0]} ({test_grid.max().max():.1f}); the paper chose N1 = 4096, N2 = 100 on its test set "
+                 f"({100 * TRANSFER_TABLE2[4096, 100]:.1f}).")
+    low = {k: v for k, v in train_accuracy.items() if v < 0.9}
+    fit = (f"under 90% for {', '.join(f'{k} ({100 * v:.1f}%)' for k, v in low.items())}: under-fit" if low
+           else f"at least {100 * min(train_accuracy.values()):.1f}% for every network: none is under-fit")
+    lines.append(f"**Transfer networks' accuracy on their pseudo-labels:** {fit}.")
+    return "\n".join(f"- {line}" for line in lines)
