@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
+from lrlib.backbones import features, load_backbone
+from lrlib.data import RetrievalSet
 from lrlib.metrics import pair_distances, retrieval_map
 from lrlib.results import RunCache
 from lrlib.studies import fsr_gan
@@ -215,3 +217,57 @@ def test_findings_follow_the_numbers():
     assert "with GAN-focal (r=3)" in bad
     with pytest.raises(ValueError, match="needs 'FSR-GAN'"):
         fsr_gan.findings(_table(0.6, 0.2).query("method != 'FSR-GAN'"))
+
+
+def test_class_retrieval_ignores_each_query_s_own_hr_twin():
+    labels = torch.tensor([0, 0, 1, 1])
+    hr = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    rel, twins = fsr_gan.class_retrieval(labels)
+    assert torch.equal(twins, torch.eye(4, dtype=torch.bool)) and not (rel & twins).any()
+    # a query identical to its twin: the twin ranks first; as a miss it halves the AP, ignored the AP is 1
+    assert retrieval_map(hr, hr, rel) == pytest.approx(0.5)
+    assert retrieval_map(hr, hr, rel, ignore=twins) == pytest.approx(1.0)
+    table = fsr_gan.evaluate({fsr_gan.FSR: {2: [hr]}}, hr, hr, rel, train_hr=hr, ignore=twins)
+    assert table.loc[table["method"] == fsr_gan.FSR, "map"].iloc[0] == pytest.approx(1.0)
+    with_distractors = fsr_gan.evaluate({fsr_gan.FSR: {2: [hr]}}, hr, hr, rel, train_hr=hr, ignore=twins,
+                                        distractors=torch.tensor([[-1.0, 0.0]]))
+    assert with_distractors.loc[with_distractors["method"] == fsr_gan.FSR, "map_distractors"].iloc[0] == 1.0
+
+
+def _benchmark(q=3, m=8, side=32, seed=0):
+    """A tiny retrieval benchmark: random photos, hand-made relevant and junk masks, one photo nobody finds."""
+    g = torch.Generator().manual_seed(seed)
+    relevant = torch.zeros(q, m, dtype=torch.bool)
+    relevant[0, [0, 1]] = relevant[1, [2, 3]] = relevant[2, [4]] = True
+    junk = torch.zeros(q, m, dtype=torch.bool)
+    junk[0, 2] = junk[2, 5] = True
+    return RetrievalSet(torch.randint(0, 256, (q, 3, side, side), dtype=torch.uint8, generator=g),
+                        torch.randint(0, 256, (m, 3, side, side), dtype=torch.uint8, generator=g), relevant, junk,
+                        ["p1", "q1", "q2"], [f"p{i}" for i in range(m)], f"tiny@{side}")
+
+
+def test_unrelated_rows_leave_out_every_query_its_answers_and_its_junk():
+    bench = _benchmark()
+    assert fsr_gan.unrelated_rows(bench).tolist() == [6, 7]  # rows 0-5 relevant or junk; p1 is also a query
+    bench.relevant[:] = True
+    with pytest.raises(ValueError, match="another benchmark"):
+        fsr_gan.unrelated_rows(bench)
+
+
+def test_benchmark_table_passes_queries_through_g_and_not_the_database():
+    torch.manual_seed(0)
+    bench, size = _benchmark(), 32
+    backbone = load_backbone("resnet18", pretrained=False)
+    gen = torch.nn.Linear(backbone.dim, backbone.dim)  # a stand-in G: any (N, dim) -> (N, dim) module
+    table = fsr_gan.benchmark_table(backbone, bench, {fsr_gan.FSR: [(gen, {})]}, [2], size=size, progress=False,
+                                    train_hr=torch.rand(4, backbone.dim))
+    feats = lambda images, factor=1: fsr_gan.unit(features(backbone, images, dataset="x", factor=factor, size=size,
+                                                           progress=False))
+    lr, database = feats(bench.queries, 2), feats(bench.database)
+    direct = lambda q, db: retrieval_map(q, db, bench.relevant, ignore=bench.junk, ap="trapezoid")
+    at = lambda method, factor=2: table.loc[(table["method"] == method) & (table["factor"] == factor), "map"].iloc[0]
+    sr = fsr_gan.enhance(gen, lr)
+    assert at(fsr_gan.FSR) == pytest.approx(direct(sr, database))
+    assert at(fsr_gan.FSR) != pytest.approx(direct(sr, fsr_gan.enhance(gen, database)))  # the database is not G'd
+    assert at(fsr_gan.RAW) == pytest.approx(direct(lr, database))
+    assert at("HR", 1) == pytest.approx(direct(feats(bench.queries), database))

@@ -1,6 +1,7 @@
 """FSR-GAN's experiments (paper Figs. 4-8): features per ratio, the generators of every loss, image SR, and one
 table of SR-HR distance, retrieval mAP (with and without distractors) and k-NN accuracy per method and ratio,
-with the constant-predictor control; PNG bits of the LR queries; the findings against the paper's two numbers.
+with the constant-predictor control; the paper's benchmarks (Oxford5k, Paris6k, Holidays: G's training images,
+:func:`benchmark_table`); PNG bits of the LR queries; the findings against the paper's two numbers.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from PIL import Image
 
 from ...backbones import Backbone, features
 from ...checks import check_images, check_int
+from ...data import RetrievalSet
 from ...degrade import low_resolution_uint8, ratio_label
 from ...metrics import knn_accuracy, pair_distances, retrieval_map
 from ...papers import FSR_GAN_TEXT
 from ...results import RunCache, fingerprint
+from ..degradation import relevance
 from ...sr import SR_VERSION, build_sr, super_resolve, train_sr
 from .method import VERSION, GanConfig, enhance, train_generator, unit
 
 __all__ = ["RAW", "CNN", "FSR", "GAN_MSE", "GAN_R3", "CONSTANT", "variants", "feature_bank", "training_pairs",
-           "train_variants", "fsr_queries", "image_sr_features", "photo_crops", "photo_retrieval", "query_bits",
-           "evaluate", "figure_frame", "findings"]
+           "train_variants", "fsr_queries", "image_sr_features", "photo_crops", "photo_retrieval",
+           "class_retrieval", "unrelated_rows", "query_bits", "evaluate", "benchmark_table", "figure_frame", "findings"]
 
 RAW, CNN, FSR, GAN_MSE, GAN_R3 = "Raw (bicubic)", "CNN-Baseline", "FSR-GAN", "GAN-MSE (r=1)", "GAN-focal (r=3)"
 CONSTANT = "constant (mean HR feature)"
@@ -183,6 +186,43 @@ def photo_retrieval(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torc
     return query, database, ids[query][:, None] == ids[database][None, :]
 
 
+def class_retrieval(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Category retrieval within one labelled set (queries and database the same N images): a query's relevant
+    items are the other images of its class, and its own HR copy (its twin) is ignored, neither hit nor miss.
+    Without ``ignore`` the twin would stay in the ranking as a miss, so the closer a method brings a query to
+    its own HR feature, the more it would be penalised.
+
+    Returns:
+        (relevant, ignore), both (N, N) bool: ``evaluate(..., relevant, ignore=ignore)``.
+
+    Raises:
+        ValueError: ``labels`` not a 1-d tensor.
+    """
+    rel = relevance(labels, "class")
+    return rel, torch.eye(*rel.shape, dtype=torch.bool, device=rel.device)
+
+
+def unrelated_rows(benchmark: RetrievalSet) -> torch.Tensor:
+    """The database rows of ``benchmark`` that no query could find: neither relevant nor junk to any query, nor a
+    query's own photo. They train G on a benchmark (the paper's Oxford5k split, 4,500 training and 562 test
+    images "randomly selected", is not given), so G never sees a query, its answers or its junk.
+
+    Returns:
+        (K,) int64 row indices into ``benchmark.database``, ascending.
+
+    Raises:
+        ValueError: every database photo is related to some query (nothing left to train on).
+    """
+    queries = set(benchmark.query_names)
+    related = (benchmark.relevant | benchmark.junk).any(0).cpu()
+    related |= torch.tensor([n in queries for n in benchmark.names], dtype=torch.bool)
+    rows = (~related).nonzero()[:, 0]
+    if len(rows) == 0:
+        raise ValueError(f"every database photo of {benchmark.name} is relevant, junk or a query: train G on "
+                         f"another benchmark's unrelated photos")
+    return rows
+
+
 def query_bits(images: torch.Tensor, factor: int) -> float:
     """Mean size in bits of the LR copies (side S // factor) of uint8 ``images`` saved as PNG (paper Fig. 8).
 
@@ -206,7 +246,8 @@ def _knn(query: torch.Tensor, knn: tuple[torch.Tensor, torch.Tensor, torch.Tenso
 
 def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.Tensor, database: torch.Tensor,
              relevant: torch.Tensor, *, train_hr: torch.Tensor, distractors: torch.Tensor | None = None,
-             knn: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, k: int = 10) -> pd.DataFrame:
+             knn: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, k: int = 10,
+             ignore: torch.Tensor | None = None, ap: str = "all-point") -> pd.DataFrame:
     """Every method at every factor: SR-HR distance, retrieval mAP against the HR database (and with distractors
     added to it), k-NN accuracy; mean and standard deviation over runs (seeds), plus two references: ``HR``
     (the HR features as queries, factor 1) and the :data:`CONSTANT` control (the mean HR training feature,
@@ -216,6 +257,8 @@ def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.T
         queries: method -> factor -> [(Q, dim) query features, one per run].
         targets: (Q, dim) HR features of the query images (the distance's other end).
         database, relevant: (M, dim) HR database and (Q, M) relevance.
+        ignore: optional (Q, M) bool, items left out of each query's ranking (junk, a query's own HR copy:
+            see :func:`class_retrieval`); ``ap``: as :func:`lrlib.metrics.retrieval_map`.
         train_hr: (N, dim) HR features of G's training images (the constant control's mean).
         distractors: optional (K, dim) features added to the database, never relevant (Fig. 7).
         knn: optional (reference features, their labels, the queries' labels): k-NN accuracy of the queries.
@@ -228,6 +271,11 @@ def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.T
         ValueError: a method with no runs, and as :mod:`lrlib.metrics` for shapes and values.
     """
     big = None if distractors is None else torch.cat([database, distractors.to(database.device)])
+
+    def widen(mask: torch.Tensor) -> torch.Tensor:  # distractor columns: never relevant, never ignored
+        return torch.cat([mask, mask.new_zeros(len(mask), len(distractors))], 1)
+
+    wide_ignore = None if ignore is None or big is None else widen(ignore)
     mean = unit(train_hr.mean(0, keepdim=True)).expand(len(targets), -1).to(targets.device)
     constant = {f: [mean] for f in next(iter(queries.values()))}
     rows = []
@@ -236,14 +284,40 @@ def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.T
             if not runs:
                 raise ValueError(f"method {method!r} has no run at factor {f}")
             dist = [float(pair_distances(targets, q).mean()) for q in runs]
-            maps = [retrieval_map(q, database, relevant) for q in runs]
-            extra = [retrieval_map(q, big, torch.cat([relevant, relevant.new_zeros(len(q), len(distractors))], 1))
+            maps = [retrieval_map(q, database, relevant, ignore=ignore, ap=ap) for q in runs]
+            extra = [retrieval_map(q, big, widen(relevant), ignore=wide_ignore, ap=ap)
                      for q in runs] if big is not None else [float("nan")]
             rows.append({"method": method, "factor": f, "ratio": ratio_label(f), "runs": len(runs),
                          "distance": np.mean(dist), "distance_std": np.std(dist, ddof=1) if len(runs) > 1 else 0.0,
                          "map": np.mean(maps), "map_std": np.std(maps, ddof=1) if len(runs) > 1 else 0.0,
                          "map_distractors": np.mean(extra), "knn": _knn(runs[0], knn, k)})
     return pd.DataFrame(rows)
+
+
+def benchmark_table(backbone: Backbone, benchmark: RetrievalSet,
+                    generators: dict[str, list[tuple[torch.nn.Module, dict]]], factors: list[int], *,
+                    train_hr: torch.Tensor, image_sr: dict[str, dict[int, list[torch.Tensor]]] | None = None,
+                    size: int = 224, progress: bool = True) -> pd.DataFrame:
+    """:func:`evaluate` on a retrieval benchmark (paper Figs. 4-6): the queries degraded at every factor, raw and
+    through each generator (:func:`fsr_queries`), plus ``image_sr`` queries, searched in the HR database, whose
+    features never pass through G; the benchmark's own AP (``ap="trapezoid"``) with its junk ignored.
+
+    Args:
+        generators: as :func:`train_variants` returns; ``train_hr``: G's HR training features (the constant
+            control); ``image_sr``: method -> factor -> [(Q, dim) features of the super-resolved queries].
+
+    Returns:
+        :func:`evaluate`'s table (no distractors, no k-NN).
+
+    Raises:
+        ValueError: as :func:`feature_bank`, :func:`enhance` and :func:`evaluate`.
+    """
+    bank = feature_bank(backbone, benchmark.queries, factors, dataset=f"{benchmark.name}-queries", size=size,
+                        progress=progress)
+    database = unit(features(backbone, benchmark.database, dataset=benchmark.name, size=size, progress=progress))
+    queries = {**fsr_queries(generators, bank), **(image_sr or {})}
+    return evaluate(queries, bank[1], database, benchmark.relevant.to(database.device), train_hr=train_hr,
+                    ignore=benchmark.junk.to(database.device), ap="trapezoid")
 
 
 def figure_frame(table: pd.DataFrame, column: str, methods: list[str]) -> pd.DataFrame:
