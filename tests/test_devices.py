@@ -1,4 +1,4 @@
-"""Notebooks 04 and 05's GPU paths in seconds: every test runs on the CPU and, where there is one, on a CUDA
+"""The notebooks' GPU paths in seconds: every test runs on the CPU and, where there is one, on a CUDA
 device (bf16 autocast, data and stacks on the GPU), so a GPU session can check them before a long quick run.
 On CUDA the results must agree with the CPU's."""
 
@@ -68,3 +68,37 @@ def test_notebook04_training_runs_on_the_device(device):
                                 data=distillation.data_key("samples", s.images, s.images), sr_steps=2, seeds=[0],
                                 num_classes=classes)
     assert 0 <= rows["espcn"][0] <= 1
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_notebook02_generator_trains_on_the_device(device):
+    """FSR-GAN's critic and generator steps (bf16 on CUDA) on GPU-resident feature pairs."""
+    from lrlib.studies import fsr_gan
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.nn.functional.normalize(torch.rand(96, 64, generator=g), dim=1).to(device)
+    lr = torch.nn.functional.normalize(hr + 0.3 * torch.rand(96, 64, generator=g).to(device), dim=1)
+    config = fsr_gan.GanConfig(epochs=1, batch_size=32, critic_steps=2, side=8)
+    gen, record = fsr_gan.train_generator(lr[:80], hr[:80], config, held_out=(lr[80:], hr[80:]), progress=False)
+    assert next(gen.parameters()).device.type == device
+    assert all(torch.isfinite(torch.tensor(v)).all() for v in (record["held_out_distance"], record["critic_loss"]))
+    assert fsr_gan.enhance(gen, lr[80:]).shape == (16, 64)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_notebook03_transfer_and_svms_run_on_the_device(device):
+    """Pseudo-labels, the batched transfer training and the batched SVMs on GPU-resident features."""
+    from lrlib.studies import feature_transfer as ft
+    from lrlib.svm import fit_svms, svm_scores
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(60, 16, generator=g).to(device)
+    lr = hr + 0.1 * torch.rand(60, 16, generator=g).to(device)
+    labels, centres = ft.pseudo_labels(hr, 4, seed=0, lr=lr)
+    assert labels.device.type == device and centres.shape == (4, 16)
+    nets, accuracy = ft.train_transfers([ft.Transfer(hr, lr, 8, 4)], dict(iterations=5, step=3, batch_size=20,
+                                                                          learning_rate=0.05))
+    assert len(nets) == 1 and 0 <= accuracy[0] <= 1
+    targets = ft.one_vs_rest(torch.arange(60) % 3, 3)
+    w = fit_svms([ft.transform(nets[0], lr)], targets, [1.0], max_iter=50)[0]
+    assert torch.isfinite(svm_scores(w, ft.transform(nets[0], lr))).all()
