@@ -7,7 +7,7 @@ import math
 
 import torch
 
-__all__ = ["check_int", "check_optional_ints", "check_positive", "check_finite", "check_images"]
+__all__ = ["check_int", "check_optional_ints", "check_positive", "check_finite", "check_features", "check_images"]
 
 
 def check_int(name: str, value: object, minimum: int = 1) -> int:
@@ -54,6 +54,19 @@ def check_finite(name: str, values: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"{name} holds {bad} NaN or infinite value(s) of {values.numel()}; the result would be "
                          f"garbage: find where they come from (a failed computation, a division by zero)")
     return values
+
+
+def check_features(name: str, x: object, dim: int | None = None) -> torch.Tensor:
+    """``x`` as a non-empty, finite float (N, D) tensor (with ``dim`` columns when given).
+
+    Raises:
+        ValueError: another shape, dtype or width, no rows, NaN or infinite values.
+    """
+    t = torch.as_tensor(x)
+    if t.ndim != 2 or not t.is_floating_point() or len(t) == 0 or (dim is not None and t.shape[1] != dim):
+        want = f"(N, {dim})" if dim is not None else "(N, D)"
+        raise ValueError(f"{name} must be non-empty float features {want}; got {t.dtype} {tuple(t.shape)}")
+    return check_finite(name, t)
 
 
 def check_images(name: str, images: object, *, uint8: bool = False, ndim: int = 4,

@@ -28,7 +28,7 @@ __all__ = ["repo_root", "data_root", "cache_dir", "make_folder", "atomic_file", 
 STALE_SECONDS = 24 * 3600
 """A temporary file this old is stale even when its writer's process id is in use again, or lives on another machine."""
 
-_HOST = socket.gethostname().replace(".", "_").replace("-", "_")
+_HOST = socket.gethostname().replace(".", "_")  # the pid follows its last "-", so a "-" in the name is kept
 
 
 def repo_root() -> Path:

@@ -10,7 +10,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from .checks import check_finite, check_int, check_positive
+from .checks import check_features, check_int, check_positive
 
 __all__ = ["SVM_GRADIENT_TOLERANCE", "check_targets", "fit_svms", "svm_scores"]
 
@@ -31,14 +31,6 @@ def check_targets(name: str, t) -> torch.Tensor:
     return t
 
 
-def _features(name: str, x) -> torch.Tensor:
-    """``x`` as finite float features (N, D), N >= 1."""
-    t = torch.as_tensor(x)
-    if t.ndim != 2 or not t.is_floating_point() or len(t) == 0:
-        raise ValueError(f"{name} must be non-empty float features (N, D); got {t.dtype} {tuple(t.shape)}")
-    return check_finite(name, t)
-
-
 def _design(x: torch.Tensor, width: int) -> torch.Tensor:
     """[1, x / ||x||, 0 ...]: (N, width + 1) float64, rows L2-normalised, the constant first (the bias)."""
     x = F.normalize(x.double(), dim=1)
@@ -56,15 +48,19 @@ def fit_svms(train: list[torch.Tensor], targets, cs: list[float], *, max_iter: i
     Returns per space the weights (len(cs), C, D_s + 1), the bias first; :func:`svm_scores` applies them.
 
     Raises:
-        ValueError: no space, spaces of different N, targets not (N, C) in {1, 0, -1}, a C <= 0, a bad ``max_iter``.
+        ValueError: no space, spaces of different N, targets not (N, C) in {1, 0, -1}, no C or a C <= 0, a bad
+            ``max_iter`` (all checked before any solve).
     """
     if not train or len({len(x) for x in train}) != 1:
         raise ValueError(f"train must be feature spaces of one N; got {[tuple(x.shape) for x in train]}")
-    width, device = max(x.shape[1] for x in train), train[0].device
-    x = torch.stack([_design(_features(f"space {i}", s).to(device), width) for i, s in enumerate(train)])
-    y = check_targets("targets", targets).to(device).double()  # (N, C)
+    if not cs:
+        raise ValueError("cs is empty: give at least one value of C")
+    cs = [check_positive("C", c) for c in cs]
     check_int("max_iter", max_iter)
-    w = torch.stack([_svms_at(x, y, check_positive("C", c), max_iter) for c in cs], 1)  # (S, len(cs), C, width + 1)
+    width, device = max(x.shape[1] for x in train), train[0].device
+    x = torch.stack([_design(check_features(f"space {i}", s).to(device), width) for i, s in enumerate(train)])
+    y = check_targets("targets", targets).to(device).double()  # (N, C)
+    w = torch.stack([_svms_at(x, y, c, max_iter) for c in cs], 1)  # (S, len(cs), C, width + 1)
     return [w[i, :, :, : s.shape[1] + 1] for i, s in enumerate(train)]
 
 
@@ -86,7 +82,7 @@ def _svms_at(x: torch.Tensor, y: torch.Tensor, c: float, max_iter: int) -> torch
     worst = float(w.grad.norm(dim=2).max())
     if worst > SVM_GRADIENT_TOLERANCE:
         warnings.warn(f"the SVMs at C={c:g} stopped before converging (largest gradient norm {worst:.2g} > "
-                      f"{SVM_GRADIENT_TOLERANCE:g}); raise max_iter", stacklevel=3)
+                      f"{SVM_GRADIENT_TOLERANCE:g}); raise max_iter", stacklevel=2)
     return w.detach()
 
 

@@ -298,3 +298,17 @@ def test_table1_on_voc2007_targets_gives_the_per_class_aps_of_svms_fitted_by_han
     _, test_grid, choice = ft.grid_tables({(8, 4): table.loc["transfer (nearest)"]})
     text = ft.findings({"voc2007 4x4": table}, choice, test_grid, dict(zip(ft.READINGS, accuracy)))
     assert f"HR {table.loc['HR', 'mAP']:.1f}, LR {table.loc['LR', 'mAP']:.1f}" in text
+
+
+@pytest.mark.parametrize("n, classes, n_val", [(1000, 10, 300), (90, 3, 60), (50, 5, 7)])
+def test_the_held_out_draw_takes_every_class_in_proportion(n, classes, n_val):
+    """Whatever N and n_val: picks spread over the class-sorted order (a cut of every (N // n_val)-th item used to
+    leave the last classes out when N / n_val was not whole)."""
+    from lrlib.studies.feature_transfer.experiments import _held_out
+
+    labels = torch.arange(n) % classes
+    kept, held = _held_out(labels, n_val, seed=0)
+    assert len(held) == n_val and len(set(held.tolist())) == n_val
+    assert sorted(kept.tolist() + held.tolist()) == list(range(n))
+    counts = torch.bincount(labels[held], minlength=classes)
+    assert counts.max() - counts.min() <= 1  # equal classes: equal shares, give or take one

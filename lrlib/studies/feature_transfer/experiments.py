@@ -111,10 +111,11 @@ def _part(name: str, kind: str, split: str, limit: int | None, size: int, device
 
 def _held_out(labels: torch.Tensor, n_val: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(kept, held-out) indices of a seeded draw of ``n_val`` items stratified by ``labels`` (N,): the items shuffled
-    within each class, classes in order, every (N // n_val)-th held out, so each class in proportion."""
+    within each class, classes in order, and ``n_val`` picks spread evenly over that order (position i N // n_val),
+    so each class is held out in proportion to its size, whatever N and n_val."""
     perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     by_class = perm[labels.cpu()[perm].argsort(stable=True)]
-    held = by_class[torch.arange(len(labels)) % (len(labels) // n_val) == 0][:n_val]
+    held = by_class[torch.arange(n_val) * len(labels) // n_val]
     return torch.tensor(sorted(set(range(len(labels))) - set(held.tolist()))), held
 
 
@@ -182,7 +183,8 @@ def table1_spaces(hr: dict[str, torch.Tensor], lr: dict[str, torch.Tensor],
                   nets: dict[str, TransferNet]) -> dict[str, tuple[torch.Tensor, ...]]:
     """Table 1's feature spaces, name -> (train, val, test) features, from the HR and LR backbone features (split ->
     (N, D)) and the trained networks (reading -> :class:`TransferNet`): HR, LR, the transferred LR features of each
-    reading, and the PCA control (LR features on their first N2 principal axes).
+    reading, and the PCA control (LR features on their first N2 principal axes, or all of them when N2 exceeds
+    min(N, D): the row's name gives the number used).
 
     Raises:
         ValueError: no network, and as :func:`transform` and :func:`pca_features`.
@@ -192,7 +194,8 @@ def table1_spaces(hr: dict[str, torch.Tensor], lr: dict[str, torch.Tensor],
     n2 = next(iter(nets.values())).fc2.out_features
     spaces = {"HR": tuple(hr[k] for k in PARTS), "LR": tuple(lr[k] for k in PARTS)}
     spaces |= {f"transfer ({reading})": tuple(transform(net, lr[k]) for k in PARTS) for reading, net in nets.items()}
-    spaces[f"PCA-{n2} of LR"] = tuple(pca_features(lr["train"], [lr["val"], lr["test"]], n2))
+    dims = min(n2, *lr["train"].shape)  # a PCA has at most min(N, D) axes (EfficientNet-Lite0: 1280 < N2 = 2048)
+    spaces[f"PCA-{dims} of LR"] = tuple(pca_features(lr["train"], [lr["val"], lr["test"]], dims))
     return spaces
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...checks import check_finite, check_int, check_positive
+from ...checks import check_features, check_int, check_positive
 from ...device import bf16_autocast
 from ...results import RunCache, fingerprint
 
@@ -35,15 +35,6 @@ def same_epochs(n_images: int, batch_size: int = 1_000, fraction: float = 1.0) -
     p = PAPER_SCHEDULE
     iterations = max(1, round(fraction * p["iterations"] * p["batch_size"] / p["images"] * n_images / batch_size))
     return iterations, max(1, round(iterations * p["step"] / p["iterations"]))
-
-
-def _matrix(name: str, x, dim: int | None = None) -> torch.Tensor:
-    """``x`` as a finite float (N, D) tensor (with ``dim`` columns when given)."""
-    t = torch.as_tensor(x)
-    if t.ndim != 2 or not t.is_floating_point() or len(t) == 0 or (dim is not None and t.shape[1] != dim):
-        want = f"(N, {dim})" if dim is not None else "(N, D)"
-        raise ValueError(f"{name} must be non-empty float features {want}; got {t.dtype} {tuple(t.shape)}")
-    return check_finite(name, t)
 
 
 def _sq_distances(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -96,11 +87,11 @@ def pseudo_labels(hr, k: int, *, seed: int = 0, lr=None, max_iter: int = 300) ->
         ValueError: features that are not non-empty finite float (N, D), ``lr`` with another D, ``k`` not an int in
             [1, N], ``max_iter`` not an int >= 1.
     """
-    x = _matrix("hr", hr)
+    x = check_features("hr", hr)
     if check_int("k", k) > len(x):
         raise ValueError(f"k must be at most the number of HR features, {len(x)}; got {k}: use fewer clusters")
     check_int("max_iter", max_iter)
-    target = x if lr is None else _matrix("lr", lr, x.shape[1]).to(x.device)
+    target = x if lr is None else check_features("lr", lr, x.shape[1]).to(x.device)
     centres = _lloyd(x, _kmeans_pp(x, k, torch.Generator().manual_seed(seed)), max_iter)
     return _sq_distances(target, centres).argmin(1), centres.to(x.dtype)
 
@@ -262,7 +253,7 @@ def transform(net: TransferNet, x: torch.Tensor) -> torch.Tensor:
     Raises:
         ValueError: x not finite float (N, in_dim).
     """
-    return net(_matrix("x", x, net.fc1.in_features).to(net.fc1.weight.device).float())
+    return net(check_features("x", x, net.fc1.in_features).to(net.fc1.weight.device).float())
 
 
 def pca_features(train: torch.Tensor, others: list[torch.Tensor], dims: int) -> list[torch.Tensor]:
@@ -272,9 +263,9 @@ def pca_features(train: torch.Tensor, others: list[torch.Tensor], dims: int) -> 
     Raises:
         ValueError: ``dims`` not an int in [1, min(N, D)], features that are not finite float (., D).
     """
-    x = _matrix("train", train).double()
+    x = check_features("train", train).double()
     if check_int("dims", dims) > min(x.shape):
         raise ValueError(f"dims must be at most min(N, D) = {min(x.shape)}; got {dims}")
     mean = x.mean(0)
     axes = torch.linalg.svd(x - mean, full_matrices=False).Vh[:dims].T
-    return [((_matrix("features", f, x.shape[1]).double() - mean) @ axes).float() for f in [train, *others]]
+    return [((check_features("features", f, x.shape[1]).double() - mean) @ axes).float() for f in [train, *others]]
