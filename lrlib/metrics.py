@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .checks import check_finite
+
 __all__ = ["distance_stats", "pair_distances", "class_distances", "average_precision",
            "retrieval_map", "psnr", "knn_accuracy", "radial_power_spectrum", "mean_log_power"]
 
@@ -24,11 +26,7 @@ def _tensor(x, name: str, ndim: int | None = None) -> torch.Tensor:
     t = torch.as_tensor(x)
     if ndim is not None and t.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-d; got shape {tuple(t.shape)}")
-    if t.is_floating_point() and not torch.isfinite(t).all():
-        bad = int((~torch.isfinite(t)).sum())
-        raise ValueError(f"{name} holds {bad} NaN or infinite value(s) of {t.numel()}; a metric over them would be "
-                         f"meaningless: find where they come from (a failed extraction, a division by zero)")
-    return t
+    return check_finite(name, t)
 
 
 def _normalise(f: torch.Tensor, name: str) -> torch.Tensor:

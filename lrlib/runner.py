@@ -136,7 +136,7 @@ def _notebook_report(run: Executed, figures: Path) -> list[str]:
     import nbformat
 
     outputs = list(_tagged_outputs(nbformat.read(run.path, as_version=4)))
-    per_section = Counter(heading for heading, output in outputs if _png(output))
+    per_section = Counter(heading for heading, output in outputs if "image/png" in output.get("data", {}))
     drawn: Counter[str] = Counter()
     lines, section = [], None
     for heading, output in outputs:

@@ -293,16 +293,14 @@ def _sr_then_classify(sr_name: str, arch: str, train: tuple[torch.Tensor, torch.
                       num_classes: int) -> tuple[None, dict]:
     """One seed of a Table 2 SR row (``config.seed``): an SR network learns 8x8 -> 16x16 on the training
     images, then a classifier trains and tests on its outputs up-sampled to 32x32."""
-    def shrink(images: torch.Tensor, factor: int) -> torch.Tensor:
-        return low_resolution_uint8(images, factor, keep_size=False)
-
     torch.manual_seed(config.seed)
     sr = build_sr(sr_name, 2).to(train[0].device)
-    losses = train_sr(sr, shrink(train[0], 4), shrink(train[0], 2), steps=sr_steps, batch_size=SR_BATCH,
+    losses = train_sr(sr, low_resolution_uint8(train[0], 4, keep_size=False),
+                      low_resolution_uint8(train[0], 2, keep_size=False), steps=sr_steps, batch_size=SR_BATCH,
                       seed=config.seed, progress=False)
 
     def restore(images: torch.Tensor) -> torch.Tensor:
-        sixteen = super_resolve(sr, shrink(images, 4)).float() / 255
+        sixteen = super_resolve(sr, low_resolution_uint8(images, 4, keep_size=False)).float() / 255
         return (upsample(sixteen, 2) * 255).round().to(torch.uint8)
 
     model = build_model(arch, num_classes).to(train[0].device)

@@ -278,24 +278,23 @@ def match_table(pairs: Sequence[PairTuple], scales: Sequence[int], models: dict[
         One row per (scale, method, pair): keypoints in a and b, matches, and with a homography
         correct matches, precision and repeatability (NaN without one).
     """
-    def crop(multiple: int) -> list[Pair]:
-        return [Pair(name, *(crop_to_scale(to_grey_float(x.to(device)), multiple) for x in (a, b)), h)
-                for name, a, b, h in pairs]
+    multiple = math.lcm(*scales)  # one crop that every scale divides: every method sees the same pixels
+    cropped = [Pair(name, *(crop_to_scale(to_grey_float(x.to(device)), multiple) for x in (a, b)), h)
+               for name, a, b, h in pairs]
 
-    def table(method: str, s: int, cropped: list[Pair]) -> pd.DataFrame:
+    def table(method: str, s: int) -> pd.DataFrame:
         def features(image: torch.Tensor) -> tuple:
             return features_from_stacks(*stacks(method, image, s, models[s], cascade=cascade), cascade=cascade)
 
         return match_pairs(cropped, features, ratio=ratio, tol=tol, workers=workers)
 
     tables = []
-    cropped = crop(math.lcm(*scales))  # one crop that every scale divides: every method sees the same pixels
     with fixed_algorithms():  # many image sizes: cuDNN autotuning would cost more than it saves
         # the original pair does not depend on the scale: matched once, shown at every scale
-        original = table("original", scales[0], cropped) if "original" in methods else None
+        original = table("original", scales[0]) if "original" in methods else None
         for s in scales:
             for method in tqdm(methods, desc=f"SIFT matches x{s}", disable=not progress, leave=False):
-                found = original if method == "original" else table(method, s, cropped)
+                found = original if method == "original" else table(method, s)
                 tables.append(found.assign(scale=s, method=method))
     return pd.concat(tables, ignore_index=True)
 

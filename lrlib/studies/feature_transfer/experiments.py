@@ -138,9 +138,10 @@ def splits(name: str, n_train: int | None, n_val: int, *, seed: int = 0, size: i
             :func:`lrlib.data.load`, :func:`lrlib.data.load_multilabel` and :func:`first_positive`.
         lrlib.data.DatasetMissing: the files are not there (the message says how to get them).
     """
-    kind = data.datasets()[name].kind if name in data.datasets() else None
+    entries = data.datasets()
+    kind = entries[name].kind if name in entries else None
     if kind not in _SOURCES:
-        ready = [n for n, e in data.datasets().items() if e.kind in _SOURCES]
+        ready = [n for n, e in entries.items() if e.kind in _SOURCES]
         raise ValueError(f"{name} ({kind or 'not in the registry'}) has no training and test splits; use one of "
                          f"{', '.join(ready)}")
     pool_split, test_split = _SOURCES[kind]
