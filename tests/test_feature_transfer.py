@@ -298,6 +298,12 @@ def test_table1_on_voc2007_targets_gives_the_per_class_aps_of_svms_fitted_by_han
     _, test_grid, choice = ft.grid_tables({(8, 4): table.loc["transfer (nearest)"]})
     text = ft.findings({"voc2007 4x4": table}, choice, test_grid, dict(zip(ft.READINGS, accuracy)))
     assert f"HR {table.loc['HR', 'mAP']:.1f}, LR {table.loc['LR', 'mAP']:.1f}" in text
+    gains = [table.loc["transfer (nearest)", c] - table.loc["LR", c] for c in classes]
+    paper = ft.paper_rows("voc2007")
+    paper_wins = sum(paper.loc["paper: Ours", c] > paper.loc["paper: Baseline-LR", c] for c in classes)
+    assert f"HR {table.loc['HR', 'mAP']:.1f} (paper 89.1)" in text and "11.0 in the paper" in text
+    assert f"beats LR in {sum(g > 0 for g in gains)} of 20 classes here" in text
+    assert f"and in {paper_wins} of 20 in the paper" in text
 
 
 @pytest.mark.parametrize("n, classes, n_val", [(1000, 10, 300), (90, 3, 60), (50, 5, 7)])

@@ -15,7 +15,7 @@ from ...checks import check_int
 from ... import data
 from ...data import load
 from ...metrics import average_precision
-from ...papers import TRANSFER_MAP, TRANSFER_TABLE1, TRANSFER_TABLE2
+from ...papers import TRANSFER_MAP, TRANSFER_TABLE1, TRANSFER_TABLE2, VOC_CLASSES
 from ...svm import check_targets, fit_svms, svm_scores
 from .method import READINGS, TransferNet, pca_features, transform
 
@@ -224,6 +224,22 @@ def paper_rows(name: str) -> pd.DataFrame | None:
     return pd.DataFrame.from_dict(rows, orient="index") if name == "voc2007" else None
 
 
+def _against_paper(label: str, t: pd.DataFrame) -> list[str]:
+    """Two findings for a VOC2007 table: its mAPs beside the paper's Table 1, gap by gap, and the per-class gains of
+    the transfer (nearest, the paper's reading) over LR beside the paper's."""
+    m, paper = t["mAP"], TRANSFER_MAP
+    ours_gain = t.loc["transfer (nearest)", list(VOC_CLASSES)] - t.loc["LR", list(VOC_CLASSES)]
+    paper_gain = pd.Series(TRANSFER_TABLE1["Ours"]) - pd.Series(TRANSFER_TABLE1["Baseline-LR"])
+    return [f"**{label} against the paper's Table 1** (ResNet-101, the same data): HR {m['HR']:.1f} (paper "
+            f"{paper['Baseline-HR']:.1f}), LR {m['LR']:.1f} ({paper['Baseline-LR']:.1f}), transfer "
+            f"{m['transfer (nearest)']:.1f} ({paper['Ours']:.1f}). Down-scaling costs {m['HR'] - m['LR']:.1f} points "
+            f"here and {paper['Baseline-HR'] - paper['Baseline-LR']:.1f} in the paper; the transfer wins back "
+            f"{m['transfer (nearest)'] - m['LR']:+.1f} here and {paper['Ours'] - paper['Baseline-LR']:+.1f} there.",
+            f"**{label} per class:** the transfer beats LR in {int((ours_gain > 0).sum())} of {len(ours_gain)} classes "
+            f"here (largest gain: {ours_gain.idxmax()}, {ours_gain.max():+.1f}) and in {int((paper_gain > 0).sum())} "
+            f"of {len(paper_gain)} in the paper ({paper_gain.idxmax()}, {paper_gain.max():+.1f})."]
+
+
 def findings(tables: dict[str, pd.DataFrame], choice: tuple[int, int], test_grid: pd.DataFrame,
              train_accuracy: dict[str, float]) -> str:
     """What this run says, as a Markdown bullet list computed from its numbers: ``tables`` (label -> an
@@ -247,6 +263,8 @@ def findings(tables: dict[str, pd.DataFrame], choice: tuple[int, int], test_grid
                      f"and {beats(near, pc)} the PCA control ({near - pc:+.1f}); the "
                      f"{'nearest' if near >= paired else 'paired'} reading does better "
                      f"({abs(near - paired):.1f} points).")
+        if label.startswith("voc2007"):
+            lines += _against_paper(label, t)
         if t["C at edge"].any():
             lines.append(f"**{label}: C at the edge of its grid** for {', '.join(t.index[t['C at edge']])}: widen it.")
     best_test = test_grid.stack().idxmax()  # (N2, N1)
