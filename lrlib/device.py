@@ -25,14 +25,16 @@ def as_device(device: torch.device | str) -> torch.device:
     return device
 
 
-def bf16_autocast(device: torch.device | str, enabled: bool = True) -> torch.autocast:
+def bf16_autocast(device: torch.device | str, enabled: bool = True, *, cache: bool = True) -> torch.autocast:
     """``torch.autocast`` to bfloat16 on CUDA when ``enabled``; a disabled autocast (plain float32) on the CPU.
+    ``cache=False`` turns off autocast's cache of cast weights, which CUDA graph capture requires.
 
     Raises:
         ValueError: as :func:`as_device`.
     """
     device = as_device(device)
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda",
+                          cache_enabled=cache)
 
 
 def synchronize(device: torch.device | str) -> None:

@@ -14,6 +14,7 @@ All take and return (N, C, H, W) float images in [0, 1]; ``scale`` is the side f
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -25,10 +26,9 @@ from .checks import check_images, check_int, check_positive
 from .device import bf16_autocast
 
 __all__ = ["SR_VERSION", "SRCNN", "VDSR", "ESPCN", "SqueezeExcitation", "ResBlock", "EDSR", "build_sr", "upsample",
-           "fit",
-           "train_sr", "super_resolve"]
+           "GRAPH_AFTER", "fit", "train_sr", "super_resolve"]
 
-SR_VERSION = 1
+SR_VERSION = 2
 """Bumped whenever these networks or their training loop change; cache keys of trained SR networks include it."""
 
 
@@ -207,12 +207,22 @@ def build_sr(name: str, scale: int, channels: int = 3, **size: int) -> nn.Module
     return _SR[name](scale, channels, **size)
 
 
+GRAPH_AFTER = 3
+"""Eager steps :func:`fit` takes before it captures the step as a CUDA graph (cuDNN has chosen its kernels by then)."""
+
+
 def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, steps: int, learning_rate: float,
-        desc: str, progress: bool = True) -> list[float]:
+        desc: str, progress: bool = True, graph: bool = True) -> list[float]:
     """The training loop of every SR network here: ``steps`` Adam steps with a cosine schedule from
     ``learning_rate`` to 0, each on ``loss_fn(model(x).float(), target)`` for a fresh ``x, target = batch()``,
     under bf16 autocast on CUDA. Returns the loss of every step (one transfer to the CPU at the end).
+
+    ``graph`` (CUDA only): after :data:`GRAPH_AFTER` eager steps the model's forward and backward passes are
+    captured once as CUDA graphs (``torch.cuda.make_graphed_callables``) and replayed for the other steps. The
+    arithmetic is the same; what goes is the launch cost of hundreds of small kernels a step, which bounds deep,
+    thin networks such as the DoG-SR level networks. Every batch must then have the shape of the first. If the
+    capture fails, a warning says why and training goes on eagerly. The fused Adam step stays outside the graph.
 
     Raises:
         ValueError: ``steps`` not an int >= 1, ``learning_rate`` not a positive number.
@@ -220,21 +230,38 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
     check_int("steps", steps)
     check_positive("learning_rate", learning_rate)
     dev = next(model.parameters()).device
-    opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    capture = graph and dev.type == "cuda"
+    opt = torch.optim.Adam(model.parameters(), lr=learning_rate, fused=dev.type == "cuda")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     losses = []
     model.train()
-    for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
-        x, target = batch()
-        with bf16_autocast(dev):
-            loss = loss_fn(model(x).float(), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.detach())
+    try:
+        for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+            x, target = batch()
+            with bf16_autocast(dev, cache=not capture):
+                if capture and step == GRAPH_AFTER:
+                    _capture(model, x)
+                loss = loss_fn(model(x).float(), target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.detach())
+    finally:
+        model.__dict__.pop("forward", None)  # the class's own forward again (capture set one on the instance)
     model.eval()
     return torch.stack(losses).cpu().tolist()
+
+
+def _capture(model: nn.Module, x: torch.Tensor) -> None:
+    """Give ``model`` a graphed forward (and backward) for inputs shaped like ``x``, in place; on failure warn
+    and leave it eager."""
+    try:
+        torch.cuda.make_graphed_callables(model, (x,))
+    except RuntimeError as err:  # e.g. an operation that waits for the CPU cannot be captured
+        model.__dict__.pop("forward", None)
+        warnings.warn(f"CUDA graph capture of {type(model).__name__} failed, training on without it: {err}",
+                      stacklevel=3)
 
 
 def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int = 2000, batch_size: int = 64,

@@ -2,13 +2,18 @@
 device (bf16 autocast, data and stacks on the GPU), so a GPU session can check them before a long quick run.
 On CUDA the results must agree with the CPU's."""
 
+import copy
+import warnings
+
 import pytest
 import torch
+import torch.nn.functional as F
 from test_dog_sr_sift_experiments import _camera
 
 from lrlib import data, sift
 from lrlib.degrade import low_resolution_uint8
 from lrlib.models import build_model
+from lrlib.sr import GRAPH_AFTER, build_sr, fit
 from lrlib.studies import distillation, dog_sr_sift
 from lrlib.studies.dog_sr_sift import DOG_PSNR_CONVENTIONS
 from lrlib.train import TrainConfig, evaluate, train_classifier
@@ -102,3 +107,43 @@ def test_notebook03_transfer_and_svms_run_on_the_device(device):
     targets = ft.one_vs_rest(torch.arange(60) % 3, 3)
     w = fit_svms([ft.transform(nets[0], lr)], targets, [1.0], max_iter=50)[0]
     assert torch.isfinite(svm_scores(w, ft.transform(nets[0], lr))).all()
+
+
+def _fit_both_ways(make, batches: list[tuple[torch.Tensor, torch.Tensor]], loss_fn) -> tuple[list, list, tuple]:
+    """Train two copies of ``make()`` on the same batches, eagerly and with the step captured as a CUDA graph."""
+    eager = make()
+    graphed = copy.deepcopy(eager)
+    runs = []
+    for model, graph in ((eager, False), (graphed, True)):
+        it = iter(batches)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a failed capture warns: make it fail the test
+            runs.append(fit(model, lambda: next(it), loss_fn, steps=len(batches), learning_rate=1e-3, desc="",
+                            progress=False, graph=graph))
+    return runs[0], runs[1], (eager, graphed)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize("name", ["dogsr method 1", "dogsr method 2", "vdsr"])
+def test_graphed_training_repeats_eager_training(name):
+    """sr.fit's CUDA graph replays the very step it captured: the same losses, step by step, and the same weights
+    as eager training on the same batches; afterwards the model's own forward is back (another shape runs)."""
+    torch.manual_seed(0)
+    if name.startswith("dogsr"):
+        method = int(name[-1])
+        make = lambda: dog_sr_sift.DoGSR(method, 2, blocks=[2] * (4 if method == 1 else 5), cascade=False,  # noqa
+                                         width=16).cuda()
+        channels, targets = 1, 4 if method == 1 else 5
+    else:
+        make = lambda: build_sr("vdsr", 2, 1).cuda()  # noqa: E731
+        channels, targets = 1, 1
+    side = 16 if name.startswith("dogsr") else 32  # DoG-SR's input is LR (x2 out), VDSR's the up-sampled image
+    batches = [(torch.rand(8, channels, side, side, device="cuda"), torch.rand(8, targets, 32, 32, device="cuda"))
+               for _ in range(GRAPH_AFTER + 6)]
+    eager_loss, graphed_loss, (eager, graphed) = _fit_both_ways(make, batches, F.mse_loss)
+    torch.testing.assert_close(torch.tensor(graphed_loss), torch.tensor(eager_loss), rtol=1e-2, atol=1e-5)
+    for a, b in zip(eager.parameters(), graphed.parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-2, atol=1e-4)
+    assert "forward" not in graphed.__dict__
+    with torch.no_grad():
+        assert graphed(torch.rand(2, channels, side + 8, side + 8, device="cuda")).shape[0] == 2
