@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -28,6 +29,25 @@ def test_feature_shift_table():
     row = degradation.table1_row(table)
     assert list(row) == ["1/4", "1/16", "1/64", "Average"]
     assert row["Average"] == pytest.approx(table.loc[[2, 4, 8], "var_distance"].mean())
+
+
+def test_class_retrieval_leaves_the_query_s_own_hr_copy_out_of_the_ranking():
+    """Class mode's mAP is the all-point AP, by brute force, of each LR query over the other HR images only: its
+    own HR copy (usually its nearest item) neither counts as relevant nor pushes the relevant items down."""
+    torch.manual_seed(0)
+    b = load_backbone("resnet18", pretrained=False)
+    images = torch.randint(0, 256, (10, 3, 16, 16), dtype=torch.uint8)
+    labels = torch.arange(10) % 2
+    table, feats = degradation.feature_shift(b, images, labels, [2], dataset="t", mode="class", input_size=16,
+                                             knn_k=3, progress=False)
+    q, db = feats[2].double(), feats[1].double()
+    aps = []
+    for i in range(10):
+        others = [j for j in range(10) if j != i]
+        order = sorted(others, key=lambda j: float((q[i] - db[j]).norm()))
+        hits = [labels[j] == labels[i] for j in order]
+        aps.append(np.mean([sum(hits[:r + 1]) / (r + 1) for r, h in enumerate(hits) if h]))
+    assert table.loc[2, "map"] == pytest.approx(float(np.mean(aps)), abs=1e-6)
 
 
 def test_instance_mode_hr_against_itself_is_perfect():

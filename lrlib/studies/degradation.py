@@ -26,7 +26,8 @@ def relevance(labels: torch.Tensor, mode: str) -> torch.Tensor:
     """(N, N) relevance of database item m to query q for retrieval within one image set.
 
     * ``"class"``: the other images of the query's class (its own HR copy excluded, so the
-      task is category retrieval, not finding one's twin).
+      task is category retrieval, not finding one's twin; :func:`feature_shift` also takes the copy out
+      of the ranking, where it would otherwise count as a miss).
     * ``"instance"``: only the HR copy of the query itself (mAP is then the mean reciprocal
       rank of the true image, as in near-duplicate search).
 
@@ -94,6 +95,7 @@ def feature_shift(backbone: Backbone, images: torch.Tensor, labels: torch.Tensor
     feats = {f: features(backbone, images, dataset=dataset, factor=f, size=input_size, progress=progress)
              for f in tqdm([1, *factors], desc=f"{dataset}: features", disable=not progress)}
     rel = relevance(labels, mode)
+    twins = torch.eye(len(labels), dtype=torch.bool, device=labels.device) if mode == "class" else None
     half = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)).to(labels.device)
     train, test = half[: len(half) // 2], half[len(half) // 2:]
     rows = []
@@ -105,7 +107,7 @@ def feature_shift(backbone: Backbone, images: torch.Tensor, labels: torch.Tensor
             "factor": f, "ratio": ratio_label(f), "lr_side": images.shape[-1] // f,
             "effective_ratio": effective_ratio(images.shape[-1], f),
             "mean_distance": mean, "var_distance": var,
-            "map": retrieval_map(feat, feats[1], rel), "knn_accuracy": knn,
+            "map": retrieval_map(feat, feats[1], rel, ignore=twins), "knn_accuracy": knn,
         })
     return pd.DataFrame(rows).set_index("factor"), feats
 
