@@ -68,8 +68,9 @@ def _data(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         print(f"data folder: {data_root()}  (set LRLIB_DATA to move it)")
+        width = max(map(len, data.datasets()))
         for name, entry in data.datasets().items():
-            print(f"  {name:<14} {data.status(name):<20} {entry.description}")
+            print(f"  {name:<{width}} {data.status(name):<20} {entry.description}")
         return 0
     try:
         path = data.fetch(args.name)

@@ -15,7 +15,7 @@ import torch
 
 from .checks import check_finite
 
-__all__ = ["distance_stats", "pair_distances", "class_distances", "average_precision",
+__all__ = ["distance_stats", "pair_distances", "class_distances", "retrieval_distances", "average_precision",
            "retrieval_map", "psnr", "knn_accuracy", "radial_power_spectrum", "mean_log_power"]
 
 ArrayLike = np.ndarray | torch.Tensor  # any (..) array; tensors may live on the GPU
@@ -129,6 +129,45 @@ def class_distances(features: ArrayLike, labels: ArrayLike, *, max_pairs: int = 
     if same.all() or not same.any():
         raise ValueError("labels need at least two classes and a class with two members")
     return float(d[same].mean()), float(d[~same].mean())
+
+
+def retrieval_distances(query: ArrayLike, database: ArrayLike, relevant: ArrayLike, *,
+                        ignore: ArrayLike | None = None) -> tuple[float, float]:
+    """Mean distance from each query to its relevant database items ("similar") and to the others ("different"):
+    :func:`class_distances`'s reference lines for a retrieval benchmark, whose ground truth has no classes.
+
+    Rows are L2-normalised; each mean is over every (query, item) pair of its kind, so a query with many relevant
+    items weighs more. Items in ``ignore`` (junk) are in neither, as in :func:`retrieval_map` (relevant and
+    ignored counts as ignored).
+
+    Args:
+        query: (Q, D) query features; database: (M, D) database features.
+        relevant: (Q, M) booleans, True where item m is relevant to query q; ignore: optional (Q, M) booleans.
+
+    Returns:
+        (mean relevant-pair distance, mean non-relevant, non-ignored pair distance).
+
+    Raises:
+        ValueError: shapes that do not pair up, NaN or infinite values, all-zero rows, ``relevant`` or ``ignore``
+            other than booleans or 0/1 or not (Q, M), no relevant pair or no other pair.
+    """
+    q, db = _normalise(_tensor(query, "query", 2), "query"), _normalise(_tensor(database, "database", 2), "database")
+    if q.shape[1] != db.shape[1]:
+        raise ValueError(f"query and database dimensions differ: {q.shape[1]} vs {db.shape[1]}")
+    rel = _pair_mask(relevant, "relevant", (len(q), len(db))).to(q.device)
+    junk = (_pair_mask(ignore, "ignore", (len(q), len(db))).to(q.device) if ignore is not None
+            else torch.zeros_like(rel))
+    sums, counts = torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    for start in range(0, len(q), 1024):  # blocks bound the (Q, M) distance matrix in memory
+        d = torch.cdist(q[start:start + 1024], db.to(q.device))
+        kept = ~junk[start:start + 1024]
+        for k, mask in enumerate((rel[start:start + 1024] & kept, ~rel[start:start + 1024] & kept)):
+            sums[k] += float(d[mask].sum())
+            counts[k] += int(mask.sum())
+    if (counts == 0).any():
+        raise ValueError(f"need at least one relevant and one other (query, item) pair that is not ignored; got "
+                         f"{int(counts[0])} relevant and {int(counts[1])} other pairs")
+    return float(sums[0] / counts[0]), float(sums[1] / counts[1])
 
 
 def average_precision(scores: ArrayLike, labels: ArrayLike, *, voc07: bool = False) -> float:

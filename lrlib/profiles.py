@@ -76,11 +76,12 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                       reference_pairs=200_000, retrieval_sets=[]),
         # The paper's feature (VGG16 relu7, 4096-d; torchvision's weights, a download), batch 64, every ratio
         # 1/4 ... 1/64, its benchmarks: G trains on Oxford5k's photos that no query could find, LR queries search
-        # the HR databases of Oxford5k, Paris6k and Holidays (trapezoid AP, junk ignored).
+        # the HR databases of Oxford5k, Paris6k and Holidays (trapezoid AP, junk ignored). ``distractors``: the
+        # registry's set added to every database for Fig. 7 (revisitop1m's first 100k photos: Flickr100k's stand-in).
         "paper": dict(backbone="vgg16", input_size=224, factors=FACTORS, sr_factors=[2, 3, 4],
                       sr_networks=["srcnn", "vdsr"], sr_steps=2000, sr_batch=64,
                       retrieval_sets=["oxford5k", "paris6k", "holidays"], retrieval_train="oxford5k",
-                      gan=dict(batch_size=64), seeds=[0, 1, 2], held_fraction=0.1),
+                      distractors="revisitop1m-100k", gan=dict(batch_size=64), seeds=[0, 1, 2], held_fraction=0.1),
     },
     "03_feature_transfer": {
         # ``sets``: data set -> (training images, of which held out for model selection); the grid (Table 2) runs on

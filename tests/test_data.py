@@ -116,7 +116,7 @@ def serve(monkeypatch, download: data.Download, path: Path, *, checked: bool = T
 def test_registry():
     names = set(data.datasets())
     assert names == {"cifar10", "fashion-mnist", "svhn", "images", "samples", "b100", "urban100", "set5", "set14",
-                     "t91", "div2k", "graf", "pairs", "voc2007", "oxford5k", "paris6k", "holidays"}
+                     "t91", "div2k", "graf", "pairs", "voc2007", "oxford5k", "paris6k", "holidays", "revisitop1m-100k"}
     cifar = data.datasets()["cifar10"]
     assert cifar.classes[:3] == ["airplane", "automobile", "bird"] and cifar.classes[-1] == "truck"
     assert cifar.downloads[0].md5 == "c58f30108f718f92721af3b95e74349a"

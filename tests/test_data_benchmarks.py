@@ -4,6 +4,7 @@ formats: the VOC devkit's class files, revisitop's ground-truth pickles, the pho
 from __future__ import annotations
 
 import builtins
+import hashlib
 import os
 import pickle
 import tarfile
@@ -367,3 +368,128 @@ def test_data_list_shows_every_entry(root, capsys):
     shown = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
     assert set(shown) == set(data.datasets())
     assert shown["oxford5k"] == "ready" and shown["paris6k"] == "missing" and shown["voc2007"] == "missing"
+
+
+# --- revisitop1m-100k: distractors, unpacked as revisitop's archives are, read chunk by chunk ------------------
+
+REVISITOP = "revisitop1m-100k"
+
+
+def revisitop_photos() -> dict[str, tuple[int, int, int]]:
+    """Archive member name -> colour, for the 10 archives: ``<3 hex digits>/<hash>.jpg`` as in revisitop1m; archive
+    i holds the folders ``<i:02x>0`` (one photo) and, for odd i, ``<i:02x>1`` (two photos)."""
+    photos = {}
+    for i in range(1, 11):
+        for j in range(1 + i % 2):
+            for k in range(j + 1):
+                name = hashlib.md5(f"{i}.{j}.{k}".encode()).hexdigest()
+                photos[f"{i:02x}{j}/{name}.jpg"] = (20 * i, 100 + 60 * j, 40 + 100 * k)
+    return photos
+
+
+def write_revisitop_archives(server: Path) -> dict[str, Path]:
+    """revisitop1m.<i>.tar.gz (i = 1..10) holding its folders at the top, as the real archives do."""
+    photos = revisitop_photos()
+    for member, colour in photos.items():
+        write_jpeg(server / "jpg" / member, colour, size=(40, 24))
+    return {f"revisitop1m.{i}.tar.gz": make_tar(server / f"revisitop1m.{i}.tar.gz", {
+        m: server / "jpg" / m for m in photos if int(m[:2], 16) == i}) for i in range(1, 11)}
+
+
+def serve_revisitop(monkeypatch, archives: dict[str, Path]) -> list[data.Download]:
+    downloads = data.datasets()[REVISITOP].downloads
+    for download in downloads:
+        serve(monkeypatch, download, archives[download.filename], checked=False)
+    return downloads
+
+
+def test_revisitop_entry_names_the_first_ten_archives():
+    entry = data.datasets()[REVISITOP]
+    assert entry.kind == "distractors" and entry.reader == "load_distractors" and "Flickr100k" in entry.description
+    assert [(d.url, d.md5, d.filename) for d in entry.downloads] == [
+        (f"http://ptak.felk.cvut.cz/revisitop/revisitop1m/jpg/revisitop1m.{i}.tar.gz", None, f"revisitop1m.{i}.tar.gz")
+        for i in range(1, 11)]
+
+
+def test_fetch_revisitop_unpacks_every_archive_and_reads_it_chunk_by_chunk(root, tmp_path, monkeypatch):
+    downloads = serve_revisitop(monkeypatch, write_revisitop_archives(tmp_path / "server"))
+    photos = revisitop_photos()
+    assert data.status(REVISITOP) == "missing"
+    with pytest.warns(UserWarning, match="publishes no checksum") as warned:
+        assert data.fetch(REVISITOP, progress=False) == root / REVISITOP
+    assert len(warned) == 10 and data.status(REVISITOP) == "ready"
+    jpg = root / REVISITOP / "jpg"
+    assert sorted(p.relative_to(jpg).as_posix() for p in jpg.rglob("*.jpg")) == sorted(photos)  # layout kept
+    assert not [p for p in jpg.iterdir() if p.name.startswith(".unpacking")]
+    distractors = retrieval.load_distractors(REVISITOP, size=8)
+    folders = sorted({m.split("/")[0] for m in photos})
+    assert len(distractors) == len(photos) and [c for c, _ in distractors.chunks] == folders
+    assert distractors.name == f"{REVISITOP}@8" and "15 chunks" in repr(distractors)
+    seen = []
+    for (chunk, images), (_, files) in zip(distractors, distractors.chunks):
+        assert images.dtype == torch.uint8 and images.shape == (len(files), 3, 8, 8)
+        for image, path in zip(images, files):
+            colour = torch.tensor(photos[path.relative_to(jpg).as_posix()], dtype=torch.float32)
+            assert (image.float().mean((1, 2)) - colour).abs().max() < 4
+        seen.append(chunk)
+    assert seen == folders
+    for download in downloads:  # every archive unpacked whole: nothing is downloaded again
+        monkeypatch.setattr(download, "url", UNREACHABLE)
+    assert data.fetch(REVISITOP, progress=False) == root / REVISITOP
+
+
+def test_revisitop_photos_lost_since_the_unpack_are_named(root, tmp_path, monkeypatch):
+    archives = write_revisitop_archives(tmp_path / "server")
+    downloads = serve_revisitop(monkeypatch, archives)
+    with pytest.warns(UserWarning):
+        data.fetch(REVISITOP, progress=False)
+    jpg = root / REVISITOP / "jpg"
+    next((jpg / "031").iterdir()).unlink()  # a photo of revisitop1m.3.tar.gz
+    (root / REVISITOP / "revisitop1m.3.tar.gz").unlink()
+    with pytest.raises(data.DatasetMissing, match=r"1 of its 10 archives \(revisitop1m.3.tar.gz\)") as err:
+        retrieval.load_distractors(REVISITOP, size=8)
+    assert "tar -xzf" in str(err.value)
+    assert data.status(REVISITOP) == "missing"
+    for download in downloads:
+        monkeypatch.setattr(download, "url", UNREACHABLE)
+    with pytest.raises(data.DatasetMissing, match=r"(?s)could not download.*revisitop1m.3.tar.gz"):
+        data.fetch(REVISITOP, progress=False)
+    serve_revisitop(monkeypatch, archives)  # online again: only the damaged archive comes back
+    with pytest.warns(UserWarning, match="publishes no checksum") as warned:
+        data.fetch(REVISITOP, progress=False)
+    assert len(warned) == 1 and len(retrieval.load_distractors(REVISITOP, size=8)) == len(revisitop_photos())
+
+
+def test_revisitop_placed_by_hand_is_taken_as_it_is_and_big_folders_are_split(root, monkeypatch):
+    jpg = root / REVISITOP / "jpg"
+    with pytest.raises(data.DatasetMissing, match="holds no photos"):
+        retrieval.load_distractors(REVISITOP, size=8)
+    for k in range(3):
+        write_jpeg(jpg / "abc" / f"{k}.jpg", (10, 20, 30))
+    write_jpeg(jpg / "loose.jpg", (10, 20, 30))
+    write_jpeg(jpg / ".hidden" / "x.jpg", (10, 20, 30))
+    assert data.status(REVISITOP) == "ready"
+    monkeypatch.setattr(retrieval, "CHUNK_PHOTOS", 2)
+    distractors = retrieval.load_distractors(REVISITOP, size=8)
+    assert [(c, [p.name for p in files]) for c, files in distractors.chunks] == [
+        (".", ["loose.jpg"]), ("abc:0", ["0.jpg", "1.jpg"]), ("abc:1", ["2.jpg"])]
+
+
+def test_a_distractor_that_cannot_be_decoded_is_left_out_with_a_warning(root):
+    jpg = root / REVISITOP / "jpg"
+    write_jpeg(jpg / "abc" / "good.jpg", (10, 20, 30))
+    (jpg / "abc" / "truncated.jpg").write_bytes((jpg / "abc" / "good.jpg").read_bytes()[:40])
+    with pytest.warns(UserWarning, match="left out 1 of the 2 photos of chunk abc.*truncated.jpg"):
+        chunks = list(retrieval.load_distractors(REVISITOP, size=8))
+    assert [(c, tuple(images.shape)) for c, images in chunks] == [("abc", (1, 3, 8, 8))]
+
+
+@pytest.mark.parametrize("call, shown", [
+    (lambda: retrieval.load_distractors("oxford5k", size=8), "use load_retrieval('oxford5k'"),
+    (lambda: data.photos(REVISITOP), "use load_distractors('revisitop1m-100k'"),
+    (lambda: retrieval.load_distractors(REVISITOP, size=0), "size"),
+])
+def test_distractors_have_their_own_reader(root, call, shown):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert shown in str(err.value)

@@ -7,7 +7,7 @@ import torch
 
 from lrlib.backbones import features, load_backbone
 from lrlib.data import RetrievalSet
-from lrlib.metrics import pair_distances, retrieval_map
+from lrlib.metrics import pair_distances, retrieval_distances, retrieval_map
 from lrlib.results import RunCache
 from lrlib.studies import fsr_gan
 from lrlib.studies.fsr_gan import FeatureCritic, FeatureGenerator, GanConfig
@@ -206,13 +206,13 @@ def _table(fsr_distance, fsr_map):
 
 def test_findings_follow_the_numbers():
     good = fsr_gan.findings(_table(0.6, 0.25), similar=0.95)
-    assert "FSR-GAN 0.600 (raw 1.000), below the same-class line (0.950)" in good
+    assert 'FSR-GAN 0.600 (raw 1.000), below the "similar" line (0.950)' in good
     assert "+0.050 absolute (+5.0 points), +25.0% relative" in good
     assert "against CNN-Baseline:** smaller distance at 2 of 2 ratios, higher mAP at 2" in good
     assert "smallest mean distance over the ratios with FSR-GAN" in good
     assert "SRCNN (image SR) against FSR-GAN:** higher mAP at 1/4, 1/64" in good
     bad = fsr_gan.findings(_table(1.2, 0.1), similar=0.95)
-    assert "above the same-class line" in bad and "-50.0% relative" in bad
+    assert 'above the "similar" line' in bad and "-50.0% relative" in bad
     assert "against CNN-Baseline:** smaller distance at 0 of 2 ratios, higher mAP at 0" in bad
     assert "with GAN-focal (r=3)" in bad
     with pytest.raises(ValueError, match="needs 'FSR-GAN'"):
@@ -271,3 +271,85 @@ def test_benchmark_table_passes_queries_through_g_and_not_the_database():
     assert at(fsr_gan.FSR) != pytest.approx(direct(sr, fsr_gan.enhance(gen, database)))  # the database is not G'd
     assert at(fsr_gan.RAW) == pytest.approx(direct(lr, database))
     assert at("HR", 1) == pytest.approx(direct(feats(bench.queries), database))
+
+
+def test_retrieval_distances_against_a_loop():
+    g = torch.Generator().manual_seed(2)
+    queries, database = torch.randn(4, 6, generator=g).double(), torch.randn(9, 6, generator=g).double()
+    relevant, junk = torch.rand(4, 9, generator=g) < 0.3, torch.rand(4, 9, generator=g) < 0.2
+    relevant[0, 0], junk[0, 0] = True, True  # relevant and junk: junk, in neither mean
+    similar, different = [], []
+    for q in range(4):
+        for m in range(9):
+            if junk[q, m]:
+                continue
+            d = float((queries[q] / queries[q].norm() - database[m] / database[m].norm()).norm())
+            (similar if relevant[q, m] else different).append(d)
+    got = retrieval_distances(queries, database, relevant, ignore=junk)
+    assert got == pytest.approx((np.mean(similar), np.mean(different)), abs=1e-9)
+    assert retrieval_distances(queries, database, relevant)[0] != pytest.approx(got[0])  # junk counted
+    with pytest.raises(ValueError, match="0 relevant"):
+        retrieval_distances(queries, database, torch.zeros(4, 9, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"\(Q, M\) = \(4, 9\)"):
+        retrieval_distances(queries, database, relevant[:, :5])
+
+
+def _hr(backbone, images, size=32):
+    return fsr_gan.unit(features(backbone, images, dataset="x", size=size, progress=False))
+
+
+def test_benchmark_references_are_the_ground_truth_distances_of_the_hr_features():
+    torch.manual_seed(0)
+    bench, backbone = _benchmark(), load_backbone("resnet18", pretrained=False)
+    refs = fsr_gan.benchmark_references(backbone, bench, size=32, progress=False)
+    expected = retrieval_distances(_hr(backbone, bench.queries), _hr(backbone, bench.database), bench.relevant,
+                                   ignore=bench.junk)
+    assert (refs["similar"], refs["different"]) == pytest.approx(expected)
+
+
+def test_distractor_features_chunk_by_chunk_through_the_cache(root, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from lrlib import backbones, data
+    from test_data_benchmarks import REVISITOP, serve_revisitop, write_revisitop_archives
+
+    monkeypatch.setenv("LRLIB_CACHE", str(tmp_path / "cache"))
+    serve_revisitop(monkeypatch, write_revisitop_archives(tmp_path / "server"))
+    with pytest.warns(UserWarning, match="no checksum"):
+        data.fetch(REVISITOP, progress=False)
+    backbone = load_backbone("efficientnet_lite0")  # pretrained (offline): the feature cache is used
+    got = fsr_gan.distractor_features(backbone, REVISITOP, size=32, progress=False)
+    files = sorted((root / REVISITOP / "jpg").rglob("*.jpg"))  # chunk order: folders by name, then files
+    pixels = np.stack([np.asarray(Image.open(p).convert("RGB").resize((32, 32), Image.Resampling.BICUBIC))
+                       for p in files])
+    direct = fsr_gan.unit(backbones.extract(backbone, torch.from_numpy(pixels).permute(0, 3, 1, 2), size=32,
+                                            progress=False))
+    assert got.shape == (len(files), backbone.dim)
+    torch.testing.assert_close(got, direct, atol=1e-4, rtol=1e-4)
+    cached = sorted((tmp_path / "cache" / "features").glob("*.pt"))
+    assert len(cached) == len({p.parent.name for p in files})  # one file per chunk (folder)
+    monkeypatch.setattr(backbones, "extract", lambda *a, **k: pytest.fail("a cached chunk was extracted again"))
+    torch.testing.assert_close(fsr_gan.distractor_features(backbone, REVISITOP, size=32, progress=False), got)
+
+
+def test_distractors_are_never_relevant():
+    torch.manual_seed(0)
+    bench, size = _benchmark(), 32
+    backbone = load_backbone("resnet18", pretrained=False)
+    gen = torch.nn.Linear(backbone.dim, backbone.dim)
+    table = lambda distractors: fsr_gan.benchmark_table(
+        backbone, bench, {fsr_gan.FSR: [(gen, {})]}, [2], size=size, progress=False,
+        train_hr=torch.rand(4, backbone.dim), distractors=distractors).set_index(["method", "factor"])
+    database = _hr(backbone, bench.database)
+    twins = database[bench.relevant.any(0)]  # copies of every relevant item: each one a miss
+    near = table(twins)
+    assert (near["map_distractors"] <= near["map"] + 1e-12).all()
+    assert near.loc[("HR", 1), "map_distractors"] < near.loc[("HR", 1), "map"]
+    wide = lambda mask: torch.cat([mask, torch.zeros(len(mask), len(twins), dtype=torch.bool)], 1)
+    sr = fsr_gan.enhance(gen, fsr_gan.unit(features(backbone, bench.queries, dataset="x", factor=2, size=size,
+                                                    progress=False)))
+    assert near.loc[(fsr_gan.FSR, 2), "map_distractors"] == pytest.approx(retrieval_map(
+        sr, torch.cat([database, twins]), wide(bench.relevant), ignore=wide(bench.junk), ap="trapezoid"))
+    far = table(1000 * fsr_gan.unit(torch.rand(5, backbone.dim)))  # beyond every database item: ranked last
+    np.testing.assert_allclose(far["map_distractors"], far["map"], rtol=1e-12)
+    assert table(None)["map_distractors"].isna().all()

@@ -18,7 +18,8 @@ you ask for. Grey images are repeated into three channels, so every later step s
 :func:`load_pairs` the image pairs of the matching sets with their ground-truth homographies,
 :func:`load_multilabel` photos with several labels each (:class:`MultiLabelSet`), and
 :func:`load_retrieval` a retrieval benchmark's queries and database with its ground truth
-(:class:`RetrievalSet`, ready for :func:`lrlib.metrics.retrieval_map`).
+(:class:`RetrievalSet`, ready for :func:`lrlib.metrics.retrieval_map`), and :func:`load_distractors` a large set of
+distractor photos, chunk by chunk (:class:`DistractorSet`).
 
 Where the files live
     Under :func:`lrlib.paths.data_root`: ``$LRLIB_DATA`` if set, else the repository's ``data/`` folder
@@ -52,6 +53,9 @@ The entries
                          ``load_retrieval(name, size=S)``; photos in ``<root>/<set>/jpg/``. No MD5 published.
     ``holidays``         INRIA Holidays: 500 groups in ``<root>/holidays/jpg/``, ``<group>00.jpg`` the query
                          of its group: ``load_retrieval("holidays", size=S)``. No MD5 published.
+    ``revisitop1m-100k`` revisitop1m's first 10 archives (about 100,000 Flickr photos), the distractors of the
+                         retrieval sets (a stand-in for Flickr100k): ``load_distractors(name, size=S)`` decodes
+                         them chunk by chunk; photos in ``<root>/revisitop1m-100k/jpg/``. No MD5 published.
 
 Caches
     Decoding 60,000 JPEGs takes a while, so decoded pixels are cached as uint8 arrays in
@@ -65,7 +69,8 @@ The package
     ``formats`` (CIFAR-10, idx and .mat readers; the plain-data unpickler), ``images`` (decoding photo
     files), ``labelled`` (:func:`load`, :class:`ImageSet`), ``photo_sets`` (:func:`photos`, the bundled
     samples), ``pairs`` (:func:`load_pairs`, :class:`ImagePair`), ``voc`` (:func:`load_multilabel`,
-    :class:`MultiLabelSet`), ``retrieval`` (:func:`load_retrieval`, :class:`RetrievalSet`). Import from ``lrlib.data``: the modules are its inside.
+    :class:`MultiLabelSet`), ``retrieval`` (:func:`load_retrieval`, :class:`RetrievalSet`, :func:`load_distractors`,
+    :class:`DistractorSet`). Import from ``lrlib.data``: the modules are its inside.
 """
 
 from .fetching import fetch, status
@@ -74,9 +79,10 @@ from .pairs import ImagePair, load_pairs
 from .photo_sets import photos
 from .registry import (CIFAR10_CLASSES, FASHION_CLASSES, SVHN_CLASSES, VOC_CLASSES, DatasetMissing, Download, Entry,
                        datasets, md5sum)
-from .retrieval import RetrievalSet, load_retrieval
+from .retrieval import DistractorSet, RetrievalSet, load_distractors, load_retrieval
 from .voc import MultiLabelSet, load_multilabel
 
-__all__ = ["DatasetMissing", "ImageSet", "ImagePair", "MultiLabelSet", "RetrievalSet", "Download", "Entry",
-           "datasets", "status", "fetch", "load", "photos", "load_pairs", "load_multilabel", "load_retrieval", "concat",
+__all__ = ["DatasetMissing", "ImageSet", "ImagePair", "MultiLabelSet", "RetrievalSet", "DistractorSet", "Download",
+           "Entry", "datasets", "status", "fetch", "load", "photos", "load_pairs", "load_multilabel", "load_retrieval",
+           "load_distractors", "concat",
            "md5sum", "CIFAR10_CLASSES", "FASHION_CLASSES", "SVHN_CLASSES", "VOC_CLASSES"]

@@ -21,7 +21,7 @@ from .images import PHOTO_SUFFIXES, _photo_files
 from .pairs import _describe_missing, _graf_missing
 from .photo_sets import _photo_set_files
 from .registry import DatasetMissing, Download, Entry, _entry, _root, md5sum
-from .retrieval import _images_incomplete, _retrieval_ready
+from .retrieval import _distractors_incomplete, _images_incomplete, _retrieval_ready, _unpacked_whole
 from .voc import VOC_ARCHIVES, _split_ready, _voc_status
 
 
@@ -46,6 +46,8 @@ def status(name: str, *, root: Path | None = None) -> str:
         return _voc_status(entry, root)
     if entry.kind == "retrieval":
         ready = _retrieval_ready(entry, root)
+    elif entry.kind == "distractors":
+        ready = not _distractors_incomplete(entry, root)
     elif entry.kind == "photos":
         ready = bool(_photo_files(root / entry.folder))
         if not ready and entry.grey_folder and _photo_files(root / entry.grey_folder):
@@ -70,8 +72,8 @@ def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path
 
     Files already in place are reused: a downloaded file whose MD5 matches is never downloaded
     again, and a usable copy placed by hand (e.g. the CIFAR-10 JPEG archive) means no download.
-    Oxford5k, Paris6k and Holidays publish no checksums: their files are saved unverified (a warning says
-    so, with the MD5 of the copy), and a file already in place is reused as it is.
+    Oxford5k, Paris6k, Holidays and revisitop1m publish no checksums: their files are saved unverified (a warning
+    says so, with the MD5 of the copy), and a file already in place is reused as it is.
 
     Args:
         name: a registry name (see :func:`datasets`).
@@ -113,6 +115,8 @@ def fetch(name: str, *, root: Path | None = None, progress: bool = True) -> Path
         return _fetch_voc(entry, root, progress)
     if entry.kind == "retrieval":
         return _fetch_retrieval(entry, root, progress)
+    if entry.kind == "distractors":
+        return _fetch_distractors(entry, root, progress)
     if name == "cifar10":
         return _fetch_cifar10(entry, root, progress)
     if name == "svhn":
@@ -215,6 +219,24 @@ def _fetch_retrieval(entry: Entry, root: Path, progress: bool) -> Path:
         raise DatasetMissing(f"{entry.name}: {', '.join(d.filename for d in archives)} were unpacked, but {gap}: "
                              f"an archive is damaged or another version; delete it and fetch again.\n"
                              f"{entry.instructions(root)}")
+    return folder
+
+
+def _fetch_distractors(entry: Entry, root: Path, progress: bool) -> Path:
+    """revisitop1m-100k: download, and unpack as it is into ``<root>/<set>/jpg``, each archive whose photos are not
+    all there (the marker of each unpack vouches for them; an archive already downloaded is reused). A copy placed
+    by hand (photos, and no marker of an unpack) is used as it is."""
+    folder = root / entry.folder
+    photos = folder / "jpg"
+    if not _distractors_incomplete(entry, root):
+        return folder
+    for download in entry.downloads:
+        if not _unpacked_whole(photos, download.filename):
+            _safe_extract(_ensure_download(download, folder / download.filename, entry, root, progress), photos)
+    gap = _distractors_incomplete(entry, root)
+    if gap:
+        raise DatasetMissing(f"{entry.name}: the archives were unpacked, but {gap}: an archive is damaged or another "
+                             f"version; delete it and fetch again.\n{entry.instructions(root)}")
     return folder
 
 

@@ -82,7 +82,7 @@ def load(name: str, split: str | Path = "test", *, size: int | None = None, limi
     if entry.kind == "pairs":
         raise ValueError(f"{name} holds image pairs for matching, not an image set: use "
                          f"load_pairs({name!r}{'' if entry.folder else ', folder=FOLDER'})")
-    if entry.kind in ("multilabel", "retrieval"):
+    if entry.kind in ("multilabel", "retrieval", "distractors"):
         raise ValueError(f"{name} is a {entry.kind} set, not one class per image: use {entry.reader}({name!r}, ...)")
     if entry.kind in ("photos", "samples") and split == "test":
         split = "all"  # the default split means "everything" for sets without splits

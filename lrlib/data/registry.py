@@ -57,8 +57,9 @@ class Entry:
             photos), ``"folder"`` (any folder, given as the split), ``"samples"`` (ships with packages),
             ``"pairs"`` (image pairs for matching, read by :func:`load_pairs`; with folder "" any
             folder holding a ``pairs.txt``, given as ``folder=``), ``"multilabel"`` (images with
-            several labels each, read by :func:`load_multilabel`) or ``"retrieval"`` (queries, a
-            database and its ground truth, read by :func:`load_retrieval`).
+            several labels each, read by :func:`load_multilabel`), ``"retrieval"`` (queries, a
+            database and its ground truth, read by :func:`load_retrieval`) or ``"distractors"`` (photos
+            never relevant to any query, read chunk by chunk by :func:`load_distractors`).
         folder: where its files live, below the data root ("" when it has none: any folder you name).
         splits: the accepted ``split`` values.
         classes: class names of labelled sets (None otherwise).
@@ -89,8 +90,8 @@ class Entry:
         Raises:
             Nothing.
         """
-        return {"pairs": "load_pairs", "multilabel": "load_multilabel", "retrieval": "load_retrieval"}.get(
-            self.kind, "load")
+        return {"pairs": "load_pairs", "multilabel": "load_multilabel", "retrieval": "load_retrieval",
+                "distractors": "load_distractors"}.get(self.kind, "load")
 
 
 # --- the registry ----------------------------------------------------------------------------------
@@ -182,10 +183,13 @@ VOC_URL = "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/"
 REVISITOP_URL = "http://cmp.felk.cvut.cz/revisitop/data/datasets/"
 VGG_URL = "https://www.robots.ox.ac.uk/~vgg/data/"
 HOLIDAYS_URL = "ftp://ftp.inrialpes.fr/pub/lear/douze/data/"
+REVISITOP1M_URL = "http://ptak.felk.cvut.cz/revisitop/revisitop1m/jpg/"
+DISTRACTOR_ARCHIVES = 10  # revisitop1m.1 ... revisitop1m.10.tar.gz of its 100: about 100,000 photos
 
 
 def _benchmark_entries() -> list[Entry]:
-    """PASCAL VOC2007 (multi-label classification) and the retrieval sets Oxford5k, Paris6k and INRIA Holidays."""
+    """PASCAL VOC2007 (multi-label classification), the retrieval sets Oxford5k, Paris6k and INRIA Holidays, and
+    revisitop1m's first archives as their distractors."""
     voc_files = [("VOCtrainval_06-Nov-2007.tar", "c52e279531787c972589f7e41ab4ae64"),  # as in torchvision's voc.py
                  ("VOCtest_06-Nov-2007.tar", "b6e924de25625d8de591ea690078ad9f")]
     paris = [VGG_URL + f"parisbuildings/paris_{i}.tgz" for i in (1, 2)]
@@ -204,7 +208,24 @@ def _benchmark_entries() -> list[Entry]:
                          [REVISITOP_URL + "paris6k/gnd_paris6k.pkl", *paris]),
         _retrieval_entry("holidays", "INRIA Holidays: 1,491 holiday photos in 500 groups, the first of each its query",
                          [HOLIDAYS_URL + "jpg1.tar.gz", HOLIDAYS_URL + "jpg2.tar.gz"]),
+        _distractor_entry(),
     ]
+
+
+def _distractor_entry() -> Entry:
+    """revisitop1m-100k: the first :data:`DISTRACTOR_ARCHIVES` archives of revisitop1m (Radenovic et al., CVPR 2018:
+    1M Flickr photos, 100 archives of about 10,000, no published checksums), each unpacked as it is into
+    ``<root>/revisitop1m-100k/jpg/`` (folders named by three hex digits, e.g. ``0d3/``), as revisitop's script does."""
+    name, files = "revisitop1m-100k", [f"revisitop1m.{i}.tar.gz" for i in range(1, DISTRACTOR_ARCHIVES + 1)]
+    return Entry(name, "revisitop1m's first 10 archives: about 100,000 Flickr photos, retrieval distractors "
+                 "(a stand-in for Flickr100k)", "distractors", name, ("all",),
+                 downloads=[Download(REVISITOP1M_URL + f, None, f) for f in files],
+                 manual=(f"Run `lrlib data fetch {name}` (online: downloads {files[0]} ... {files[-1]}, about 10,000 "
+                         f"photos each, into {{root}}/{name}/\nand unpacks each into {{root}}/{name}/jpg/; no checksum "
+                         f"is published for these files, so none is checked; an archive may be deleted once it is "
+                         f"unpacked),\nor unpack those archives (from {REVISITOP1M_URL}) yourself, each with\n"
+                         f"`tar -xzf <archive> -C {{root}}/{name}/jpg`, so that their folders (e.g. 0d3/) lie in "
+                         f"{{root}}/{name}/jpg/.\nThe course's offline copy has no {name}."))
 
 
 def _retrieval_entry(name: str, description: str, urls: list[str]) -> Entry:

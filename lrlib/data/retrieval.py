@@ -9,26 +9,33 @@ dict with ``bbx`` [x1, y1, x2, y2] (the query is that box of its photo), ``ok`` 
 Holidays: photos ``<root>/holidays/jpg/<group><nn>.jpg`` (six digits, e.g. 100000.jpg, 100001.jpg): the first
 of each group (``<group>00``) is its query, the others of the group are relevant to it, and the query's own
 copy in the database is ignored (the benchmark leaves it out of its own ranking).
+
+Distractors (revisitop1m-100k): photos never relevant to any query, ``<root>/<set>/jpg/<folder>/<name>.jpg`` as
+revisitop's archives unpack; :func:`load_distractors` lists them and decodes one chunk (folder) at a time.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
 
 from ..checks import check_int
+from .archives import _count_files, _marker
 from .formats import _PlainDataUnpickler
-from .images import _decode_all, _open_rgb, _photo_files, _whole
+from .images import PHOTO_SUFFIXES, _decode_all, _open_rgb, _photo_files, _whole
 from .registry import DatasetMissing, Entry, _entry, _root
 
 HOLIDAYS_IMAGES = 1491  # INRIA Holidays: 500 queries and 991 relevant photos
 HOLIDAYS_NAME = re.compile(r"\d{6}")
+CHUNK_PHOTOS = 4096  # the most photos in one distractor chunk (at 224 x 224: 0.6 GB of uint8 pixels)
 
 
 @dataclass(repr=False)
@@ -92,11 +99,8 @@ def load_retrieval(name: str, *, size: int, device: str | torch.device = "cpu",
         DatasetMissing: the ground truth or photos are not there; the message names them and says how to
             get them.
     """
-    entry, root = _entry(name), _root(root)
-    check_int("size", size)
-    if entry.kind != "retrieval":
-        raise ValueError(f"load_retrieval reads the retrieval sets (oxford5k, paris6k, holidays); {name} is "
-                         f"{entry.kind}: use {entry.reader}({name!r}, ...)")
+    entry, root = _checked(name, root, size, "retrieval", "load_retrieval",
+                           "retrieval sets (oxford5k, paris6k, holidays)")
     truth = _read_truth(entry, root)
     folder = _folder(entry, root)
     missing = _missing_photos(folder, truth.names + truth.query_names)
@@ -110,6 +114,17 @@ def load_retrieval(name: str, *, size: int, device: str | torch.device = "cpu",
     return RetrievalSet(_batch(queries).to(device), _batch(database).to(device),
                         torch.from_numpy(truth.relevant).to(device), torch.from_numpy(truth.junk).to(device),
                         truth.query_names, truth.names, f"{name}@{size}")
+
+
+def _checked(name: str, root: Path | None, size: int, kind: str, reader: str, sets: str) -> tuple[Entry, Path]:
+    """The entry and data root of ``name`` for ``reader``, which reads the sets of ``kind`` (``sets``: which, in
+    words); ValueError for an unknown name, a set of another kind, ``size`` not a positive integer, a root that is a
+    file."""
+    entry, root = _entry(name), _root(root)
+    check_int("size", size)
+    if entry.kind != kind:
+        raise ValueError(f"{reader} reads the {sets}; {name} is {entry.kind}: use {entry.reader}({name!r}, ...)")
+    return entry, root
 
 
 def _batch(arrays: list[np.ndarray]) -> torch.Tensor:
@@ -245,3 +260,128 @@ def _holidays_truth(entry: Entry, root: Path) -> _Truth:
     junk[np.arange(len(queries)), queries] = True  # the query itself: not counted for or against it
     relevant &= ~junk
     return _Truth(names, [names[i] for i in queries], [None] * len(queries), relevant, junk)
+
+
+# --- distractors -------------------------------------------------------------------------------------
+
+
+@dataclass(repr=False)
+class DistractorSet:
+    """Photos never relevant to any query, listed but not decoded: iterating decodes one chunk at a time, so the
+    whole set (revisitop1m-100k: about 100,000 photos) never sits in memory.
+
+    Attributes:
+        chunks: [(chunk name, photo paths)], one per top-level folder of ``<root>/<set>/jpg/`` (by name; its photos
+            at any depth, sorted), a folder of more than :data:`CHUNK_PHOTOS` photos split into ``<folder>:<i>``;
+            photos lying directly in ``jpg/`` form the chunk ``"."``.
+        size: every photo is resized to size x size as it is decoded (bicubic, antialiased, the aspect ratio not
+            kept, nothing cropped: as :func:`load_retrieval`'s database).
+        name: e.g. ``"revisitop1m-100k@224"``.
+    """
+
+    chunks: list[tuple[str, list[Path]]]
+    size: int
+    name: str
+
+    def __len__(self) -> int:
+        return sum(len(files) for _, files in self.chunks)
+
+    def __repr__(self) -> str:
+        return f"DistractorSet({self.name!r}, {len(self)} photos in {len(self.chunks)} chunks)"
+
+    def __iter__(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """(chunk name, (n, 3, size, size) uint8 on the CPU), one chunk after the other.
+
+        A photo that cannot be decoded (truncated, damaged) is left out with a warning naming it, so n may be
+        smaller than the chunk's list; a chunk with no photo left is skipped.
+        """
+        for chunk, files in self.chunks:
+            decoded = _decode_all(files, lambda path: _try_whole(path, self.size), desc=f"{self.name} {chunk}")
+            bad = [err for err in decoded if isinstance(err, str)]
+            if bad:
+                warnings.warn(f"{self.name}: left out {len(bad)} of the {len(files)} photos of chunk {chunk}, which "
+                              f"cannot be decoded; first: {bad[0]}", stacklevel=2)
+            good = [array for array in decoded if not isinstance(array, str)]
+            if good:
+                yield chunk, _batch(good)
+
+
+def load_distractors(name: str, *, size: int, root: Path | None = None) -> DistractorSet:
+    """A set of retrieval distractors (``"revisitop1m-100k"``), listed chunk by chunk; nothing is decoded until it
+    is iterated (see :class:`DistractorSet`), and nothing is downloaded (see :func:`fetch`).
+
+    Args:
+        name: a registry entry of kind ``"distractors"``.
+        size: every photo is resized to size x size as it is decoded.
+        root: the data root (default :func:`data_root`).
+
+    Returns:
+        :class:`DistractorSet`.
+
+    Raises:
+        ValueError: unknown name, a set that is not of distractors, ``size`` not a positive integer, a data root that
+            is a file.
+        DatasetMissing: no photos, or an archive that :func:`fetch` unpacked has lost photos since (or was not
+            unpacked yet); the message names the archives and says how to get them.
+    """
+    entry, root = _checked(name, root, size, "distractors", "load_distractors", "distractor sets (revisitop1m-100k)")
+    gap = _distractors_incomplete(entry, root)
+    if gap:
+        raise DatasetMissing(f"{name}: {gap}.\n{entry.instructions(root)}")
+    return DistractorSet(_chunks(_folder(entry, root)), size, f"{name}@{size}")
+
+
+def _try_whole(path: Path, size: int) -> np.ndarray | str:
+    """:func:`_whole` of the photo at ``path``, or the reason it cannot be decoded."""
+    try:
+        return _whole(_open_rgb(path), size)
+    except ValueError as err:
+        return str(err)
+
+
+def _chunks(folder: Path) -> list[tuple[str, list[Path]]]:
+    """The photos below ``folder`` grouped by top-level folder (see :class:`DistractorSet`); hidden files and
+    folders (markers, unpacks under way) are left out."""
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(_distractor_photos(folder)):
+        parts = path.relative_to(folder).parts
+        groups.setdefault(parts[0] if len(parts) > 1 else ".", []).append(path)
+    return [(chunk if len(files) <= CHUNK_PHOTOS else f"{chunk}:{start // CHUNK_PHOTOS}",
+             files[start:start + CHUNK_PHOTOS])
+            for chunk, files in sorted(groups.items()) for start in range(0, len(files), CHUNK_PHOTOS)]
+
+
+def _distractor_photos(folder: Path) -> Iterator[Path]:
+    """The photos at any depth below ``folder``, in no particular order, but for hidden files and folders."""
+    for path in folder.rglob("*"):
+        hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
+        if path.suffix.lower() in PHOTO_SUFFIXES and not hidden and path.is_file():
+            yield path
+
+
+def _unpacked_whole(folder: Path, archive_name: str) -> bool:
+    """Whether the marker of an unpack of ``archive_name`` into ``folder`` is there and every folder (or file) it
+    counted still holds at least as many files."""
+    try:
+        counts = json.loads(_marker(folder, archive_name).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(counts, dict) and all(
+        isinstance(n, int) and (1 if (folder / top).is_file() else _count_files(folder / top)) >= n
+        for top, n in counts.items())
+
+
+def _distractors_incomplete(entry: Entry, root: Path) -> str:
+    """"" when every archive of a distractor set is wholly unpacked, else a sentence saying what is missing.
+
+    With no marker of an unpack at all, the photos were placed by hand: any photo will do.
+    """
+    folder = _folder(entry, root)
+    archives = [download.filename for download in entry.downloads]
+    if not any(_marker(folder, archive).is_file() for archive in archives):
+        return "" if next(_distractor_photos(folder), None) else f"{folder} holds no photos"
+    gaps = [archive for archive in archives if not _unpacked_whole(folder, archive)]
+    if not gaps:
+        return ""
+    return (f"{folder} lacks photos of {len(gaps)} of its {len(archives)} archives ({', '.join(gaps[:3])}"
+            f"{', ...' if len(gaps) > 3 else ''}): not unpacked yet, or photos were deleted since")

@@ -1,24 +1,27 @@
 """FSR-GAN's experiments (paper Figs. 4-8): features per ratio, the generators of every loss, image SR, and one
 table of SR-HR distance, retrieval mAP (with and without distractors) and k-NN accuracy per method and ratio,
 with the constant-predictor control; the paper's benchmarks (Oxford5k, Paris6k, Holidays: G's training images,
-:func:`benchmark_table`); PNG bits of the LR queries; the findings against the paper's two numbers.
+:func:`benchmark_table`, their "similar" / "different" lines :func:`benchmark_references`, and Fig. 7's distractors
+:func:`distractor_features`); PNG bits of the LR queries; the findings against the paper's two numbers.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from ...backbones import Backbone, features
 from ...checks import check_images, check_int
-from ...data import RetrievalSet
+from ...data import RetrievalSet, load_distractors
 from ...degrade import low_resolution_uint8, ratio_label
-from ...metrics import knn_accuracy, pair_distances, retrieval_map
+from ...metrics import knn_accuracy, pair_distances, retrieval_distances, retrieval_map
 from ...papers import FSR_GAN_TEXT
 from ...results import RunCache, fingerprint
 from ..degradation import relevance
@@ -27,7 +30,8 @@ from .method import VERSION, GanConfig, enhance, train_generator, unit
 
 __all__ = ["RAW", "CNN", "FSR", "GAN_MSE", "GAN_R3", "CONSTANT", "variants", "feature_bank", "training_pairs",
            "train_variants", "fsr_queries", "image_sr_features", "photo_crops", "photo_retrieval",
-           "class_retrieval", "unrelated_rows", "query_bits", "evaluate", "benchmark_table", "figure_frame", "findings"]
+           "class_retrieval", "unrelated_rows", "query_bits", "evaluate", "benchmark_table", "benchmark_references",
+           "distractor_features", "figure_frame", "findings"]
 
 RAW, CNN, FSR, GAN_MSE, GAN_R3 = "Raw (bicubic)", "CNN-Baseline", "FSR-GAN", "GAN-MSE (r=1)", "GAN-focal (r=3)"
 CONSTANT = "constant (mean HR feature)"
@@ -297,27 +301,84 @@ def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.T
 def benchmark_table(backbone: Backbone, benchmark: RetrievalSet,
                     generators: dict[str, list[tuple[torch.nn.Module, dict]]], factors: list[int], *,
                     train_hr: torch.Tensor, image_sr: dict[str, dict[int, list[torch.Tensor]]] | None = None,
-                    size: int = 224, progress: bool = True) -> pd.DataFrame:
-    """:func:`evaluate` on a retrieval benchmark (paper Figs. 4-6): the queries degraded at every factor, raw and
+                    distractors: torch.Tensor | None = None, size: int = 224, progress: bool = True) -> pd.DataFrame:
+    """:func:`evaluate` on a retrieval benchmark (paper Figs. 4-7): the queries degraded at every factor, raw and
     through each generator (:func:`fsr_queries`), plus ``image_sr`` queries, searched in the HR database, whose
     features never pass through G; the benchmark's own AP (``ap="trapezoid"``) with its junk ignored.
 
     Args:
         generators: as :func:`train_variants` returns; ``train_hr``: G's HR training features (the constant
             control); ``image_sr``: method -> factor -> [(Q, dim) features of the super-resolved queries].
+        distractors: optional (K, dim) unit HR features added to the database, never relevant (Fig. 7; see
+            :func:`distractor_features`).
 
     Returns:
-        :func:`evaluate`'s table (no distractors, no k-NN).
+        :func:`evaluate`'s table (no k-NN; ``map_distractors`` NaN without distractors).
 
     Raises:
         ValueError: as :func:`feature_bank`, :func:`enhance` and :func:`evaluate`.
     """
     bank = feature_bank(backbone, benchmark.queries, factors, dataset=f"{benchmark.name}-queries", size=size,
                         progress=progress)
-    database = unit(features(backbone, benchmark.database, dataset=benchmark.name, size=size, progress=progress))
+    database = _database(backbone, benchmark, size, progress)
     queries = {**fsr_queries(generators, bank), **(image_sr or {})}
     return evaluate(queries, bank[1], database, benchmark.relevant.to(database.device), train_hr=train_hr,
-                    ignore=benchmark.junk.to(database.device), ap="trapezoid")
+                    ignore=benchmark.junk.to(database.device), distractors=distractors, ap="trapezoid")
+
+
+def _database(backbone: Backbone, benchmark: RetrievalSet, size: int, progress: bool) -> torch.Tensor:
+    """Unit HR features of ``benchmark``'s database (M, dim), through the disk cache."""
+    return unit(features(backbone, benchmark.database, dataset=benchmark.name, size=size, progress=progress))
+
+
+def benchmark_references(backbone: Backbone, benchmark: RetrievalSet, *, size: int = 224,
+                         progress: bool = True) -> dict[str, float]:
+    """Fig. 5's "similar" and "different" lines on a retrieval benchmark, from its ground truth instead of classes:
+    the mean distance between a query's unit HR feature and those of its relevant database items (good and ok),
+    and of the items neither relevant nor junk (:func:`lrlib.metrics.retrieval_distances`). The features are
+    :func:`benchmark_table`'s (same cache).
+
+    Returns:
+        ``{"similar": float, "different": float}``.
+
+    Raises:
+        ValueError: as :func:`lrlib.backbones.features` and :func:`lrlib.metrics.retrieval_distances`.
+    """
+    queries = unit(features(backbone, benchmark.queries, dataset=f"{benchmark.name}-queries", size=size,
+                            progress=progress))
+    database = _database(backbone, benchmark, size, progress)
+    similar, different = retrieval_distances(queries, database, benchmark.relevant, ignore=benchmark.junk)
+    return {"similar": similar, "different": different}
+
+
+def distractor_features(backbone: Backbone, name: str, *, size: int = 224, root: Path | None = None,
+                        progress: bool = True) -> torch.Tensor:
+    """Unit HR features of a set of distractors (paper Fig. 7; ``"revisitop1m-100k"`` stands in for Flickr100k):
+    its photos are decoded chunk by chunk (:func:`lrlib.data.load_distractors`), so only one chunk sits
+    in memory, and each chunk goes through :func:`lrlib.backbones.features`'s disk cache under its own name
+    (``<set>@<size>/<chunk>``), so a chunk is extracted once.
+
+    Args:
+        name: a registry entry of kind ``"distractors"``; ``size``: photos are resized to size x size, which is
+            also the network's input (as the benchmarks' photos); ``root``: the data root (default
+            :func:`lrlib.paths.data_root`).
+
+    Returns:
+        (K, dim) float32 on the backbone's device, in the set's chunk order (photos that cannot be decoded left
+        out, with a warning).
+
+    Raises:
+        ValueError: as :func:`lrlib.data.load_distractors` and :func:`lrlib.backbones.features`; a set
+            none of whose photos can be decoded.
+        DatasetMissing: the set is not on disk (the message says how to fetch it).
+    """
+    photos = load_distractors(name, size=size, root=root)
+    chunks = tqdm(photos, total=len(photos.chunks), desc=f"{photos.name} chunks", disable=not progress)
+    feats = [unit(features(backbone, images, dataset=f"{photos.name}/{chunk}", size=size, progress=False))
+             for chunk, images in chunks]
+    if not feats:
+        raise ValueError(f"none of the {len(photos)} photos of {photos.name} can be decoded: fetch the set again")
+    return torch.cat(feats)
 
 
 def figure_frame(table: pd.DataFrame, column: str, methods: list[str]) -> pd.DataFrame:
@@ -346,7 +407,8 @@ def findings(table: pd.DataFrame, *, similar: float | None = None) -> str:
     from ``table``: FSR-GAN's distance and mAP gain over raw at the strongest ratio beside the paper's two printed
     numbers (about 0.62; "+25%", read both as points and as a relative gain), FSR-GAN against the CNN-Baseline and
     the constant control per ratio, which power r of the focal loss gives the smallest distance (the paper: 2), and
-    where image SR beats FSR-GAN. ``similar``: the mean distance of two HR images of one class, if known.
+    where image SR beats FSR-GAN. ``similar``: Fig. 5's "similar" line, if known (two HR images of one class:
+    :func:`lrlib.metrics.class_distances`; a query and its relevant photos: :func:`benchmark_references`).
 
     Raises:
         ValueError: a table without FSR-GAN and raw rows at a factor > 1.
@@ -358,7 +420,7 @@ def findings(table: pd.DataFrame, *, similar: float | None = None) -> str:
     f = factors[-1]
     d, d_raw = _at(table, FSR, f, "distance"), _at(table, RAW, f, "distance")
     m, m_raw = _at(table, FSR, f, "map"), _at(table, RAW, f, "map")
-    near = "" if similar is None else f", {'below' if d < similar else 'above'} the same-class line ({similar:.3f})"
+    near = "" if similar is None else f", {'below' if d < similar else 'above'} the \"similar\" line ({similar:.3f})"
     lines = [f"**Distance at {ratio_label(f)}:** FSR-GAN {d:.3f} (raw {d_raw:.3f}){near}; the paper: about "
              f"{FSR_GAN_TEXT['distance_1/64']} at 1/64.",
              f"**mAP gain over raw at {ratio_label(f)}:** {m - m_raw:+.3f} absolute ({100 * (m - m_raw):+.1f} points), "
