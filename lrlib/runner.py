@@ -114,7 +114,8 @@ def _last_started_cell(executed: Path) -> int | None:
 
 
 def write_report(runs: list[Executed], out_dir: Path, profile: str) -> Path:
-    """Write ``out_dir/REPORT.md``: the wall time of every notebook, then what its ``report`` cells showed.
+    """Write ``out_dir/REPORT.md``: the wall time of every notebook and of each of its parts (the seconds of its
+    code cells, summed under each Markdown heading), then what its ``report`` cells showed.
 
     Per notebook, under the notebook's own headings: tables as Markdown (HTML-only tables as their plain
     text), figures as PNG files in ``out_dir/figures`` named after their heading
@@ -127,8 +128,23 @@ def write_report(runs: list[Executed], out_dir: Path, profile: str) -> Path:
     figures = out_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     for run in runs:
-        lines += ["", f"## {run.name}", "", *_notebook_report(run, figures)]
+        lines += ["", f"## {run.name}", "", *_part_times(run), *_notebook_report(run, figures)]
     return write_atomic(out_dir / "REPORT.md", "\n".join(lines) + "\n")
+
+
+def _part_times(run: Executed) -> list[str]:
+    """A Markdown table of the seconds papermill measured for the code cells under each heading, in order."""
+    import nbformat
+
+    seconds: dict[str, float] = {}
+    for heading, cell in _under_headings(nbformat.read(run.path, as_version=4)):
+        if cell.cell_type == "code":
+            duration = cell.metadata.get("papermill", {}).get("duration")
+            seconds[heading] = seconds.get(heading, 0.0) + float(duration or 0.0)
+    if not seconds:
+        return []
+    rows = [f"| {heading or '(before the first heading)'} | {s:.1f} |" for heading, s in seconds.items()]
+    return ["Time per part (papermill's cell durations):", "", "| part | seconds |", "| --- | ---: |", *rows, ""]
 
 
 def _notebook_report(run: Executed, figures: Path) -> list[str]:
@@ -154,17 +170,22 @@ def _notebook_report(run: Executed, figures: Path) -> list[str]:
     return lines
 
 
-def _tagged_outputs(nb: NotebookNode) -> Iterator[tuple[str, dict]]:
-    """(heading, output) for every output of the cells tagged ``report``, in order.
-
-    ``heading`` is the text of the nearest Markdown heading above the cell ("" before any).
-    """
+def _under_headings(nb: NotebookNode) -> Iterator[tuple[str, NotebookNode]]:
+    """(heading, cell) for every cell, ``heading`` the text of the nearest Markdown heading above or in it ("" before
+    any)."""
     heading = ""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             found = re.findall(r"^#+\s+(.+?)\s*#*\s*$", cell.source, flags=re.MULTILINE)
             heading = found[-1] if found else heading
-        elif "report" in cell.metadata.get("tags", []):
+        yield heading, cell
+
+
+def _tagged_outputs(nb: NotebookNode) -> Iterator[tuple[str, dict]]:
+    """(heading, output) for every output of the cells tagged ``report``, in order (``heading``: as
+    :func:`_under_headings`)."""
+    for heading, cell in _under_headings(nb):
+        if cell.cell_type == "code" and "report" in cell.metadata.get("tags", []):
             for output in _coalesced(cell.get("outputs", [])):
                 yield heading, output
 

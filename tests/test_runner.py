@@ -77,6 +77,11 @@ def test_report_of_an_executed_notebook(tmp_path, capfd):
     assert "```\nplain table\n```" in text
     for noise in ("a warning", "bar", "%|", "it/s", "<style>", "<table>"):
         assert noise not in text, noise
+    nb = nbformat.read(tmp_path / "run" / "01_tiny.ipynb", as_version=4)
+    durations = [c.metadata["papermill"]["duration"] for c in nb.cells if c.cell_type == "code"]
+    parts = {"(before the first heading)": durations[0], "Table 1: two numbers": sum(durations[1:4]),
+             "Fig. 2: the weight lambda": durations[4]}
+    assert "| part | seconds |\n| --- | ---: |\n" + "".join(f"| {k} | {v:.1f} |\n" for k, v in parts.items()) in text
     figures = [f"01_tiny-fig-2-the-weight-lambda-{k}.png" for k in (1, 2)]
     assert sorted(p.name for p in (tmp_path / "run" / "figures").iterdir()) == figures
     assert "### Fig. 2: the weight lambda\n\n" + "".join(f"![Fig. 2: the weight lambda](figures/{f})\n\n"
