@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import subprocess
@@ -88,12 +89,16 @@ def save_results(notebook: str, numbers: dict[str, Any], meta: dict[str, Any],
     so a smoke run never silently overwrites quick numbers. Writers of one file take turns (a lock
     file beside it), so two runs at once each end with their results on disk.
 
+    NaN and infinities (a column a profile did not fill) are written as ``null``: JSON has no NaN, and a file with
+    one would fail strict readers.
+
     Raises:
         TypeError: a value that JSON cannot hold (before anything is written).
         ValueError: a file stands where the folder must be.
     """
     path = Path(folder or results_dir()) / f"{notebook}.json"
-    text = json.dumps({"meta": meta, "results": numbers}, indent=2, sort_keys=False, default=_jsonable)
+    plain = json.loads(json.dumps({"meta": meta, "results": numbers}, default=_jsonable))  # tensors, arrays -> lists
+    text = json.dumps(_null_if_not_finite(plain), indent=2, sort_keys=False, allow_nan=False)
     make_folder(path.parent)
     with open(path.with_name(f".{path.name}.lock"), "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -132,6 +137,17 @@ def load_results(notebook: str, *, folder: str | Path | None = None) -> dict[str
         raise ValueError(f"the results file {path} is damaged ({err}); delete it and run notebook {notebook} "
                          f"again") from None
     return content
+
+
+def _null_if_not_finite(x: Any) -> Any:
+    """``x`` (plain JSON data) with every NaN or infinite float replaced by None."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _null_if_not_finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_null_if_not_finite(v) for v in x]
+    return x
 
 
 def _jsonable(x: Any) -> Any:

@@ -87,3 +87,17 @@ def test_a_damaged_cache_entry_is_set_aside_and_trained_again(tmp_path):
         RunCache(tmp_path).train_or_load(key, train, build=lambda: torch.nn.Linear(2, 1))
     assert len(trains) == 3 and len(list(tmp_path.glob("*.damaged-*"))) == 3  # kept aside, never deleted
     assert RunCache(tmp_path).get(key)["accuracy"] == 0.5
+
+
+def test_nan_and_infinities_are_written_as_null_so_the_file_is_strict_json(tmp_path):
+    import numpy as np
+
+    numbers = {"a": float("nan"), "b": [np.float64("inf"), 1.5], "c": torch.tensor([float("-inf"), 2.0]),
+               "d": {"e": np.array([np.nan, 3.0])}}
+    path = save_results("nb", numbers, provenance("smoke", "cpu"), folder=tmp_path)
+
+    def refuse(name):
+        raise ValueError(f"not strict JSON: {name}")
+
+    strict = json.loads(path.read_text(), parse_constant=refuse)
+    assert strict["results"] == {"a": None, "b": [None, 1.5], "c": [None, 2.0], "d": {"e": [None, 3.0]}}
