@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .checks import check_images, check_int
-from .degrade import low_resolution
+from .degrade import DEGRADE_VERSION, low_resolution
 from .device import bf16_autocast
 from .paths import cache_dir, set_aside, write_atomic
 from .results import fingerprint
@@ -204,7 +204,8 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
 
     The cache file ``<data>/cache/features/<backbone>-<tap>-<dataset>-x<factor>-<hash>.pt``
     is keyed by backbone, tap, dataset (name and split, as the caller spells it), the
-    degradation, the input size and a fingerprint of the images themselves, so a
+    degradation (factor and :data:`lrlib.degrade.DEGRADE_VERSION`), the input size and a fingerprint of the
+    images themselves, so a
     changed subset never reuses stale features. A damaged cache file (unreadable, or not
     (N, dim) features) is set aside with a warning naming it, and the features are extracted again.
 
@@ -218,7 +219,7 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
         return extract(backbone, images, factor=factor, size=size, progress=progress)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
     path = cache_dir() / "features" / (
-        f"{backbone.name}-{backbone.tap}-{safe}-x{factor}-s{size}-{fingerprint(images)}.pt")
+        f"{backbone.name}-{backbone.tap}-{safe}-x{factor}-s{size}-d{DEGRADE_VERSION}-{fingerprint(images)}.pt")
     if path.exists():
         try:
             cached = torch.load(path, map_location=backbone.device)

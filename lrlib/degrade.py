@@ -15,7 +15,12 @@ import torch.nn.functional as F
 
 from .checks import check_images
 
-__all__ = ["low_resolution", "low_resolution_uint8", "factor_of_ratio", "ratio_label", "effective_ratio"]
+__all__ = ["DEGRADE_VERSION", "low_resolution", "low_resolution_uint8", "factor_of_ratio", "ratio_label",
+           "effective_ratio"]
+
+DEGRADE_VERSION = 1
+"""Bumped whenever :func:`low_resolution`'s pixels change: the keys of cached features and trainings made from
+degraded images include it, so a changed degradation never serves them stale."""
 
 
 def _check_factor(factor: object) -> int:

@@ -92,3 +92,21 @@ def test_preprocess_and_extract_refuse_what_would_give_wrong_features(images, me
         preprocess(images, size=16)
     with pytest.raises(ValueError, match=message):
         extract(load_backbone("resnet18", pretrained=False), images, size=16, progress=False)
+
+
+def test_a_changed_degradation_never_serves_cached_features(tmp_path, monkeypatch):
+    """The cache key holds DEGRADE_VERSION: after a change to low_resolution is marked by bumping it, the LR
+    features are extracted again instead of read from the old file."""
+    monkeypatch.setenv("LRLIB_CACHE", str(tmp_path))
+    b = load_backbone("resnet18", pretrained=False)
+    b.pretrained = True  # the cache only serves pretrained backbones; the weights do not matter here
+    images = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8)
+    calls = []
+    real = backbones.extract
+    monkeypatch.setattr(backbones, "extract", lambda *a, **k: calls.append(1) or real(*a, **k))
+    backbones.features(b, images, dataset="t", factor=2, size=16, progress=False)
+    backbones.features(b, images, dataset="t", factor=2, size=16, progress=False)
+    assert len(calls) == 1
+    monkeypatch.setattr(backbones, "DEGRADE_VERSION", backbones.DEGRADE_VERSION + 1)
+    backbones.features(b, images, dataset="t", factor=2, size=16, progress=False)
+    assert len(calls) == 2 and len(list((tmp_path / "features").glob("*.pt"))) == 2

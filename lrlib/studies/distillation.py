@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from ..data import ImageSet, load
-from ..degrade import low_resolution_uint8
+from ..degrade import DEGRADE_VERSION, low_resolution_uint8
 from ..models import Classifier, build_model
 from ..papers import DFD_TABLE1, DFD_TABLE2
 from ..results import RunCache, fingerprint
@@ -324,7 +324,8 @@ def sr_rows(sr_networks: Sequence[str], arch: str, train: tuple[torch.Tensor, to
         for seed in seeds:
             cfg = replace(config, seed=seed)
             key = {"arch": arch, "data": data, "factor": 4, "method": f"sr-{sr_name}", "sr_steps": sr_steps,
-                   "seed": seed, "config": asdict(cfg), "trainer": TRAINER_VERSION, "sr": SR_VERSION, "version": VERSION}
+                   "seed": seed, "config": asdict(cfg), "trainer": TRAINER_VERSION, "sr": SR_VERSION,
+                   "degrade": DEGRADE_VERSION, "version": VERSION}
             record, _ = cache.train_or_load(
                 key, lambda: _sr_then_classify(sr_name, arch, train, test, cfg, sr_steps, num_classes))
             out[sr_name].append(record["accuracy"])

@@ -15,7 +15,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from ... import data
-from ...degrade import low_resolution
+from ...degrade import DEGRADE_VERSION, low_resolution
 from ...device import bf16_autocast, fixed_algorithms, synchronize
 from ...matching import Pair, match_pairs, random_homography, warp
 from ...metrics import mean_log_power, radial_power_spectrum
@@ -147,7 +147,7 @@ def train_models(photos: Sequence[torch.Tensor], scale: int, settings: dict[str,
     models, rows = {}, []
     for name in LEARNED:
         key = {"method": name, "scale": scale, "cascade": cascade, "data": data_key, "seed": seed,
-               "patches": len(pool), "sr": SR_VERSION, **settings}
+               "patches": len(pool), "sr": SR_VERSION, "degrade": DEGRADE_VERSION, **settings}
 
         def build(name: str = name) -> nn.Module:
             torch.manual_seed(seed)
