@@ -7,6 +7,7 @@ import torch
 
 from lrlib.backbones import features, load_backbone
 from lrlib.data import RetrievalSet
+from lrlib.degrade import low_resolution_uint8
 from lrlib.metrics import pair_distances, retrieval_distances, retrieval_map
 from lrlib.results import RunCache
 from lrlib.studies import fsr_gan
@@ -94,6 +95,38 @@ def test_weight_clipping_keeps_every_critic_weight_within_the_bound():
         GanConfig(clip=0.01, penalty=10.0)
 
 
+def test_clip_weights_matches_a_clamp_per_parameter():
+    torch.manual_seed(1)
+    critic = FeatureCritic(16, side=8)
+    before = [v for p in critic.parameters() for v in p.detach().flatten().tolist()]
+    assert min(before) < -0.05 and max(before) > 0.05 and sum(abs(v) < 0.05 for v in before) > 100  # some clipped
+    fsr_gan.clip_weights(critic, 0.05)
+    after = [v for p in critic.parameters() for v in p.detach().flatten().tolist()]
+    assert after == pytest.approx([min(max(v, -0.05), 0.05) for v in before], abs=1e-8)  # 0.05 in float32
+    with pytest.raises(ValueError, match="clip"):
+        fsr_gan.clip_weights(critic, 0.0)
+
+
+@pytest.mark.parametrize("adversarial", [True, False])
+def test_budget_counts_the_updates_a_training_makes(monkeypatch, adversarial):
+    from lrlib.studies.fsr_gan import method
+
+    calls = {"critic": [], "generator": []}
+    for name, step in (("critic", method.critic_step), ("generator", method.generator_step)):
+        def counted(gen, critic, opt, lr, hr, config, _name=name, _step=step):
+            calls[_name].append(len(lr))
+            return _step(gen, critic, opt, lr, hr, config)
+        monkeypatch.setattr(method, f"{name}_step", counted)
+    train, held = _synthetic()  # 256 training pairs
+    config = GanConfig(**{**TINY, "batch_size": 50}, adversarial=adversarial)  # 5 full batches an epoch, 6 left
+    fsr_gan.train_generator(*train, config, held_out=held, progress=False)
+    plan = fsr_gan.budget(256, config)
+    assert plan == {"batch": 50, "steps_per_epoch": 5, "generator_steps": 4 * 5,
+                    "critic_steps": 2 * 4 * 5 if adversarial else 0}
+    assert calls["generator"] == [50] * plan["generator_steps"] and calls["critic"] == [50] * plan["critic_steps"]
+    assert fsr_gan.budget(30, config)["batch"] == 30  # never more than the pairs
+
+
 def _synthetic(n=320, dim=16, seed=0):
     """HR features and LR copies that a fixed linear map and noise degrade: a task G can learn."""
     g = torch.Generator().manual_seed(seed)
@@ -157,6 +190,34 @@ def test_training_pairs_split_by_image():
     assert torch.equal(lr[:, 0] % 100, hr[:, 0] % 100)  # every LR row pairs with its own image's HR row
 
 
+def test_training_pairs_hold_out_whole_groups():
+    n, groups = 60, torch.arange(60) // 4 * 7  # 15 photos of 4 crops each, ids not 0..14
+    bank = {f: torch.arange(float(n))[:, None].repeat(1, 3) + 100 * f for f in (1, 2, 4)}
+    for seed in range(5):
+        (lr, hr), (held_lr, held_hr) = fsr_gan.training_pairs(bank, held_fraction=0.2, seed=seed, groups=groups)
+        train_rows, held_rows = (set((h[:, 0] - 100).long().tolist()) for h in (hr, held_hr))
+        train_photos, held_photos = ({int(groups[i]) for i in rows} for rows in (train_rows, held_rows))
+        assert not train_photos & held_photos and len(train_photos | held_photos) == 15
+        assert len(held_photos) == 3  # round(15 * 0.2)
+        assert held_rows == {i for i in range(n) if int(groups[i]) in held_photos}  # every crop of a held photo
+        assert len(held_lr) == 2 * len(held_rows) and len(lr) == 2 * len(train_rows)
+        assert torch.equal(lr[:, 0] % 100, hr[:, 0] % 100)
+    uneven = torch.tensor([0] * 30 + list(range(1, 31)))  # one photo with 30 crops, 30 with one
+    held = [len(fsr_gan.training_pairs(bank, held_fraction=0.5, seed=s, groups=uneven)[1][1]) // 2 for s in range(40)]
+    assert 25 < np.mean(held) < 35  # half of the photos: 15 single crops, plus the big photo half of the time
+    with pytest.raises(ValueError, match=r"\(60,\) integer ids"):
+        fsr_gan.training_pairs(bank, groups=torch.zeros(59, dtype=torch.long))
+    with pytest.raises(ValueError, match="1 groups"):
+        fsr_gan.training_pairs(bank, groups=torch.zeros(60, dtype=torch.long))
+
+
+def test_training_pairs_with_one_image_per_group_split_as_without_groups():
+    bank = {f: torch.rand(30, 4) for f in (1, 3)}
+    plain = fsr_gan.training_pairs(bank, held_fraction=0.3, seed=2)
+    grouped = fsr_gan.training_pairs(bank, held_fraction=0.3, seed=2, groups=torch.arange(30) * 3 + 5)
+    assert all(torch.equal(a, b) for side in zip(plain, grouped) for a, b in zip(*side))
+
+
 def test_photo_retrieval_and_crops():
     query, database, rel = fsr_gan.photo_retrieval(torch.tensor([0, 0, 1, 1, 1]))
     assert query.tolist() == [0, 2] and database.tolist() == [1, 3, 4]
@@ -170,6 +231,38 @@ def test_query_bits_shrink_with_the_factor():
     img = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     bits = [fsr_gan.query_bits(img, f) for f in (1, 2, 4)]
     assert bits[0] > bits[1] > bits[2] > 0
+
+
+def _png_bits(image):
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+    return 8 * len(buffer.getvalue())
+
+
+def test_query_bits_on_a_fixed_subsample_is_the_mean_of_one_subset():
+    import itertools
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8, generator=g)
+    for i in range(5):
+        img[i, :, 3 * (i + 1):] = 0  # noise in the first 3, 6, ... rows: five different PNG sizes
+    sizes = [_png_bits(x) for x in img]
+    assert len(set(sizes)) == 5
+    assert fsr_gan.query_bits(img, 1, max_images=None) == pytest.approx(np.mean(sizes))
+    assert fsr_gan.query_bits(img, 1, max_images=5) == pytest.approx(np.mean(sizes))
+    two = fsr_gan.query_bits(img, 1, max_images=2, seed=3)
+    means = {i: np.mean([sizes[a] for a in i]) for i in itertools.combinations(range(5), 2)}
+    picked = [i for i, m in means.items() if m == pytest.approx(two)]
+    assert len(picked) == 1 and two == fsr_gan.query_bits(img, 1, max_images=2, seed=3)
+    # the same images at every factor: the subsample's LR copies, one by one
+    lr = [fsr_gan.query_bits(img[i:i + 1], 2, max_images=None) for i in picked[0]]
+    assert fsr_gan.query_bits(img, 2, max_images=2, seed=3) == pytest.approx(np.mean(lr))
+    with pytest.raises(ValueError, match="max_images"):
+        fsr_gan.query_bits(img, 2, max_images=0)
 
 
 def test_evaluate_against_direct_computations():
@@ -194,29 +287,84 @@ def test_evaluate_against_direct_computations():
     assert const["distance"] == pytest.approx(float((hr - mean).norm(dim=1).mean()), abs=1e-6)
 
 
-def _table(fsr_distance, fsr_map):
+def _table(fsr_distance, fsr_map, *, distance_std=0.0, map_std=0.0, raw_map=(0.20, 0.20)):
+    """An evaluate-like table at 1/4 and 1/64: FSR-GAN over 3 seeds (the given stds), the others over one."""
     rows = []
-    for f in (2, 8):
-        for method, dist, m in ((fsr_gan.RAW, 1.0, 0.20), (fsr_gan.FSR, fsr_distance, fsr_map),
+    for f, raw in zip((2, 8), raw_map):
+        for method, dist, m in ((fsr_gan.RAW, 1.0, raw), (fsr_gan.FSR, fsr_distance, fsr_map),
                                 (fsr_gan.CNN, 0.7, 0.22), (fsr_gan.CONSTANT, 0.9, 0.10),
                                 (fsr_gan.GAN_MSE, 0.8, 0.2), (fsr_gan.GAN_R3, 0.75, 0.2), ("SRCNN", 0.9, 0.5)):
-            rows.append({"method": method, "factor": f, "distance": dist, "map": m})
+            fsr = method == fsr_gan.FSR
+            rows.append({"method": method, "factor": f, "runs": 3 if fsr else 1, "distance": dist, "map": m,
+                         "distance_std": distance_std if fsr else 0.0, "map_std": map_std if fsr else 0.0})
     return pd.DataFrame(rows)
 
 
 def test_findings_follow_the_numbers():
-    good = fsr_gan.findings(_table(0.6, 0.25), similar=0.95)
-    assert 'FSR-GAN 0.600 (raw 1.000), below the "similar" line (0.950)' in good
-    assert "+0.050 absolute (+5.0 points), +25.0% relative" in good
-    assert "against CNN-Baseline:** smaller distance at 2 of 2 ratios, higher mAP at 2" in good
-    assert "smallest mean distance over the ratios with FSR-GAN" in good
-    assert "SRCNN (image SR) against FSR-GAN:** higher mAP at 1/4, 1/64" in good
+    good = fsr_gan.findings(_table(0.6, 0.25, raw_map=(0.5, 0.2)), similar=0.96)
+    assert "FSR-GAN: the mean of 3 seeds; CNN-Baseline, GAN-MSE (r=1), GAN-focal (r=3), SRCNN: 1 seed each" in good
+    assert 'FSR-GAN 0.600 (std 0.000 over its seeds) (raw 1.000), 0.62 of the "similar" line (0.960)' in good
+    # at 1/64: 0.20 -> 0.25; over both ratios: raw (0.5 + 0.2) / 2 = 0.35 -> 0.25, i.e. -0.100 and -28.6%
+    assert "at 1/64:** +0.050 absolute (+5.0 points), +25.0% relative (0.200 -> 0.250)" in good
+    assert "mean over the 2 ratios:** -0.100 absolute (-10.0 points), -28.6% relative (0.350 -> 0.250)" in good
+    assert ("against CNN-Baseline:** distance smaller at 1/4, 1/64 (2 of 2), larger at no ratio, within seed noise "
+            "at no ratio; mAP higher at 1/4, 1/64 (2 of 2)") in good
+    assert "smallest mean distance over the ratios with FSR-GAN (" in good
+    assert "SRCNN (image SR) against FSR-GAN:** higher mAP at 1/4, 1/64 (2 of 2), lower at no ratio" in good
     bad = fsr_gan.findings(_table(1.2, 0.1), similar=0.95)
-    assert 'above the "similar" line' in bad and "-50.0% relative" in bad
-    assert "against CNN-Baseline:** smaller distance at 0 of 2 ratios, higher mAP at 0" in bad
-    assert "with GAN-focal (r=3)" in bad
+    assert '1.26 of the "similar" line' in bad and "-50.0% relative" in bad
+    assert "against CNN-Baseline:** distance smaller at no ratio, larger at 1/4, 1/64 (2 of 2)" in bad
+    assert "with GAN-focal (r=3) (" in bad
     with pytest.raises(ValueError, match="needs 'FSR-GAN'"):
         fsr_gan.findings(_table(0.6, 0.2).query("method != 'FSR-GAN'"))
+
+
+def test_findings_count_a_difference_only_beyond_twice_the_seed_std():
+    # FSR-GAN 0.74 against r=3's 0.75 and CNN's 0.70: gaps 0.01 and 0.04
+    noisy = fsr_gan.findings(_table(0.74, 0.21, distance_std=0.03, map_std=0.004))
+    assert "0.750), but within seed noise of GAN-focal (r=3) (gap 0.010 <= 0.060" in noisy
+    assert ("against CNN-Baseline:** distance smaller at no ratio, larger at no ratio, within seed noise at 1/4, "
+            "1/64 (2 of 2); mAP higher at no ratio, lower at 1/4, 1/64 (2 of 2)") in noisy  # mAP gap 0.01 > 0.008
+    quiet = fsr_gan.findings(_table(0.74, 0.21, distance_std=0.004, map_std=0.006))
+    assert "smallest mean distance over the ratios with FSR-GAN (" in quiet  # 0.01 > 2 * 0.004
+    assert "seed noise of GAN-focal" not in quiet
+    assert "CNN-Baseline:** distance smaller at no ratio, larger at 1/4, 1/64 (2 of 2)" in quiet
+    one = fsr_gan.findings(_table(0.7, 0.22).assign(runs=1))
+    assert "FSR-GAN: one seed;" in one and "(std" not in one
+    assert "every difference counts" in one and "CNN-Baseline:** distance smaller at no ratio, larger at no ratio, " \
+        "equal at 1/4, 1/64 (2 of 2)" in one
+
+
+def test_constant_distance_against_a_loop():
+    g = torch.Generator().manual_seed(4)
+    train_hr, hr = torch.rand(7, 5, generator=g), torch.rand(3, 5, generator=g)
+    mean = [sum(row[j] for row in train_hr.tolist()) / 7 for j in range(5)]
+    c = [v / math.sqrt(sum(x * x for x in mean)) for v in mean]
+    expected = np.mean([math.sqrt(sum((a / math.sqrt(sum(x * x for x in h)) - b) ** 2 for a, b in zip(h, c)))
+                        for h in hr.tolist()])
+    assert fsr_gan.constant_distance(train_hr, hr) == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="one dim"):
+        fsr_gan.constant_distance(train_hr, hr[:, :4])
+
+
+def test_knn_accuracy_is_averaged_over_the_runs():
+    g = torch.Generator().manual_seed(5)
+    ref, ref_labels = torch.randn(20, 4, generator=g), torch.arange(20) % 4
+    hr, labels = torch.randn(6, 4, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
+    runs = [torch.randn(6, 4, generator=g) for _ in range(3)]
+
+    def nearest_label_accuracy(q):  # 1-NN by cosine similarity, one query at a time
+        hits = 0
+        for x, y in zip(q.tolist(), labels.tolist()):
+            cos = [sum(a * b for a, b in zip(x, r)) / math.sqrt(sum(a * a for a in x) * sum(b * b for b in r))
+                   for r in ref.tolist()]
+            hits += int(ref_labels[max(range(20), key=cos.__getitem__)]) == y
+        return hits / 6
+
+    rel = labels[:, None] == labels[None, :]
+    table = fsr_gan.evaluate({fsr_gan.FSR: {2: runs}}, hr, hr, rel, train_hr=ref, knn=(ref, ref_labels, labels), k=1)
+    got = table.loc[table["method"] == fsr_gan.FSR, "knn"].iloc[0]
+    assert got == pytest.approx(np.mean([nearest_label_accuracy(q) for q in runs]))
 
 
 def test_class_retrieval_ignores_each_query_s_own_hr_twin():
@@ -353,3 +501,87 @@ def test_distractors_are_never_relevant():
     far = table(1000 * fsr_gan.unit(torch.rand(5, backbone.dim)))  # beyond every database item: ranked last
     np.testing.assert_allclose(far["map_distractors"], far["map"], rtol=1e-12)
     assert table(None)["map_distractors"].isna().all()
+
+
+def test_image_sr_features_report_the_budget_and_psnr_against_bicubic():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(6)
+    train, test = (torch.randint(0, 256, (n, 3, 33, 33), dtype=torch.uint8, generator=g) for n in (6, 3))
+    backbone = load_backbone("resnet18", pretrained=False)
+    feats, stats = fsr_gan.image_sr_features(backbone, train, test, 2, network="srcnn", steps=2, batch_size=4,
+                                             dataset="x", size=32, progress=False)
+    assert feats.shape == (3, backbone.dim)
+    assert torch.allclose(feats.norm(dim=1), torch.ones(3))
+    target = test[..., :32, :32]  # cropped to a multiple of the factor, down-scaled again, up-sampled bicubically
+    small = low_resolution_uint8(target, 2, keep_size=False).float() / 255
+    bicubic = (torch.nn.functional.interpolate(small, scale_factor=2, mode="bicubic").clamp(0, 1) * 255).round()
+    mse = np.mean((bicubic.numpy().astype(np.float64) - target.numpy().astype(np.float64)) ** 2)
+    assert stats["psnr_bicubic"] == pytest.approx(10 * math.log10(255 ** 2 / mse))
+    assert (stats["steps"], stats["batch_size"]) == (2, 4) and math.isfinite(stats["psnr"])
+
+
+def _rgb(c):
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(c)
+
+
+def test_ratio_panel_draws_each_method_in_its_colour_and_fsr_gan_s_band():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = _table(0.6, 0.25, distance_std=0.05)
+    methods = [fsr_gan.RAW, fsr_gan.CNN, fsr_gan.FSR, fsr_gan.CONSTANT]
+    fig, ax = plt.subplots()
+    frame = fsr_gan.ratio_panel(ax, table, "distance", methods, title="t", ylabel="y")
+    assert list(frame.index) == ["1/4", "1/64"]
+    assert {line.get_label(): _rgb(line.get_color()) for line in ax.lines} == {
+        m: _rgb(fsr_gan.COLOURS[m]) for m in methods}
+    band, = ax.collections
+    assert _rgb(band.get_facecolor()[0][:3]) == pytest.approx(_rgb(fsr_gan.COLOURS[fsr_gan.FSR]))
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert (ys.min(), ys.max()) == pytest.approx((0.55, 0.65))
+    fsr_gan.paper_distance(ax, frame)
+    point = ax.lines[-1]
+    assert list(point.get_xdata()) == [1] and list(point.get_ydata()) == [0.62]  # one point, at 1/64
+    assert point.get_label() == "paper: FSR-GAN at 1/64 (VGG16 relu7, its benchmarks)"
+    before = len(ax.lines)
+    fsr_gan.paper_distance(ax, frame.iloc[:1])  # no 1/64: no point
+    assert len(ax.lines) == before
+    with pytest.raises(ValueError, match="no colour"):
+        fsr_gan.colour("ESPCN")
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    fsr_gan.ratio_panel(ax, table.assign(runs=1), "distance", methods, title="t", ylabel="y")
+    assert not ax.collections  # one seed: no band
+    plt.close(fig)
+
+
+def test_training_figure_shows_the_constant_and_fsr_gan_s_seed_band():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    record = lambda d, g, c: {"held_out_distance": d, "generator_loss": g, "critic_loss": c}
+    gens = {"set": {fsr_gan.CNN: [(None, record([1.0, 0.8], [0.5], []))],
+                    fsr_gan.FSR: [(None, record([1.0, x], [0.4], [-0.1])) for x in (0.6, 0.7, 0.8)]}}
+    fig = fsr_gan.training_figure(gens, {"set": 0.9})
+    axes = {ax.get_ylabel(): ax for ax in fig.axes}
+    distance = axes["held-out SR-HR distance"]
+    constant = [line for line in distance.lines if line.get_label().startswith(fsr_gan.CONSTANT)]
+    assert len(constant) == 1 and list(constant[0].get_ydata()) == [0.9, 0.9]
+    fsr = next(line for line in distance.lines if line.get_label().startswith(fsr_gan.FSR))
+    assert list(fsr.get_ydata()) == pytest.approx([1.0, 0.7])  # the mean of the seeds
+    xy = distance.collections[0].get_paths()[0].vertices
+    at_one = xy[xy[:, 0] == 1, 1]
+    assert (at_one.min(), at_one.max()) == pytest.approx((0.6, 0.8))  # ±1 std (0.1) after epoch 1
+    critic = axes["critic loss (Eq. 7) = -W estimate"]
+    assert "generator loss (Eq. 9)" in axes
+    assert [line.get_label() for line in critic.lines] == [f"{fsr_gan.FSR} (mean of 3 seeds, ±1 std)"]  # no CNN
+    assert len(fig.axes) == 3
+    with pytest.raises(ValueError, match="one distance per training set"):
+        fsr_gan.training_figure(gens, {})
+    plt.close(fig)

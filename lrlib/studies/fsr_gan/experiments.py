@@ -1,37 +1,33 @@
-"""FSR-GAN's experiments (paper Figs. 4-8): features per ratio, the generators of every loss, image SR, and one
-table of SR-HR distance, retrieval mAP (with and without distractors) and k-NN accuracy per method and ratio,
-with the constant-predictor control; the paper's benchmarks (Oxford5k, Paris6k, Holidays: G's training images,
-:func:`benchmark_table`, their "similar" / "different" lines :func:`benchmark_references`, and Fig. 7's distractors
-:func:`distractor_features`); PNG bits of the LR queries; the findings against the paper's two numbers.
+"""FSR-GAN's experiments (paper Figs. 4-8): features per ratio, the generators of every loss, image SR (with its
+PSNR against bicubic), and one table of SR-HR distance, retrieval mAP (with and without distractors) and k-NN
+accuracy per method and ratio, with the constant-predictor control; PNG bits of the LR queries; the findings
+against the paper's two numbers, FSR-GAN's seed spread as the yardstick of every difference. The paper's
+benchmarks are in :mod:`.benchmarks`, the figures in :mod:`.figures`.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from ...backbones import Backbone, features
 from ...checks import check_images, check_int
-from ...data import RetrievalSet, load_distractors
-from ...degrade import low_resolution_uint8, ratio_label
-from ...metrics import knn_accuracy, pair_distances, retrieval_distances, retrieval_map
+from ...degrade import DEGRADE_VERSION, low_resolution_uint8, ratio_label
+from ...metrics import knn_accuracy, pair_distances, psnr, retrieval_map
 from ...papers import FSR_GAN_TEXT
 from ...results import RunCache, fingerprint
 from ..degradation import relevance
-from ...sr import SR_VERSION, build_sr, super_resolve, train_sr
+from ...sr import SR_VERSION, build_sr, super_resolve, train_sr, upsample
 from .method import VERSION, GanConfig, enhance, train_generator, unit
 
 __all__ = ["RAW", "CNN", "FSR", "GAN_MSE", "GAN_R3", "CONSTANT", "variants", "feature_bank", "training_pairs",
            "train_variants", "fsr_queries", "image_sr_features", "photo_crops", "photo_retrieval",
-           "class_retrieval", "unrelated_rows", "query_bits", "evaluate", "benchmark_table", "benchmark_references",
-           "distractor_features", "figure_frame", "findings"]
+           "class_retrieval", "query_bits", "constant_distance", "evaluate", "findings"]
 
 RAW, CNN, FSR, GAN_MSE, GAN_R3 = "Raw (bicubic)", "CNN-Baseline", "FSR-GAN", "GAN-MSE (r=1)", "GAN-focal (r=3)"
 CONSTANT = "constant (mean HR feature)"
@@ -60,31 +56,50 @@ def feature_bank(backbone: Backbone, images: torch.Tensor, factors: list[int], *
             for f in [1, *factors]}
 
 
-def training_pairs(bank: dict[int, torch.Tensor], *, held_fraction: float = 0.1,
-                   seed: int = 0) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """(LR, HR) pairs of every factor mixed, split by image (an image's pairs all train or all are held out).
+def training_pairs(bank: dict[int, torch.Tensor], *, held_fraction: float = 0.1, seed: int = 0,
+                   groups: torch.Tensor | None = None) -> tuple[tuple[torch.Tensor, torch.Tensor],
+                                                            tuple[torch.Tensor, torch.Tensor]]:
+    """(LR, HR) pairs of every factor mixed, split by group: ``round(n_groups * held_fraction)`` groups drawn at
+    random are held out, all the pairs of their images with them. Without ``groups`` every image is its own
+    group; with them (e.g. the photo of each crop, :func:`photo_crops`), no photo has crops on both sides.
+
+    Args:
+        bank: ``{1: HR, f: LR at f, ...}``, each (N, dim), as :func:`feature_bank` returns.
+        groups: optional (N,) ids, one per image (any integers; a tensor or a list).
 
     Returns:
-        ((lr, hr), (held_lr, held_hr)), each (n_images * n_factors, dim).
+        ((lr, hr), (held_lr, held_hr)), each (n_images_of_the_side * n_factors, dim), images in the shuffled
+        order of their groups.
 
     Raises:
-        ValueError: a bank without HR (factor 1) or LR features, ``held_fraction`` outside (0, 1), or a split that
-            leaves a side empty.
+        ValueError: a bank without HR (factor 1) or LR features, ``held_fraction`` outside (0, 1), ``groups`` not
+            (N,) integers, or a split that leaves a side without a group.
     """
     factors = [f for f in bank if f != 1]
     if 1 not in bank or not factors or not 0 < held_fraction < 1:
         raise ValueError(f"need factor 1 and at least one LR factor (got {sorted(bank)}) and held_fraction in (0, 1) "
                          f"(got {held_fraction})")
     n = len(bank[1])
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(bank[1].device)
-    cut = int(round(n * held_fraction))
-    if not 0 < cut < n:
-        raise ValueError(f"{n} images and held_fraction {held_fraction} leave no image to train or to hold out")
+    ids = torch.arange(n) if groups is None else torch.as_tensor(groups).cpu()
+    if ids.shape != (n,) or ids.is_floating_point() or ids.dtype == torch.bool:
+        raise ValueError(f"groups must be (N,) = ({n},) integer ids, one per image; got {ids.dtype} "
+                         f"{tuple(ids.shape)}")
+    unique, group = torch.unique(ids, return_inverse=True)
+    n_groups = len(unique)
+    rank = torch.empty(n_groups, dtype=torch.long)
+    rank[torch.randperm(n_groups, generator=torch.Generator().manual_seed(seed))] = torch.arange(n_groups)
+    cut = int(round(n_groups * held_fraction))
+    if not 0 < cut < n_groups:
+        raise ValueError(f"{n_groups} groups and held_fraction {held_fraction} leave no group to train or to hold "
+                         f"out: give more images (or groups) or another held_fraction")
+    order = torch.sort(rank[group], stable=True).indices  # images in the shuffled order of their groups
+    held = int((rank[group] < cut).sum())
+    order = order.to(bank[1].device)
 
     def pairs(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.cat([bank[f][idx] for f in factors]), bank[1][idx].repeat(len(factors), 1)
 
-    return pairs(order[cut:]), pairs(order[:cut])
+    return pairs(order[held:]), pairs(order[:held])
 
 
 def train_variants(train: tuple[torch.Tensor, torch.Tensor], held: tuple[torch.Tensor, torch.Tensor],
@@ -119,21 +134,32 @@ def fsr_queries(generators: dict[str, list[tuple[torch.nn.Module, dict]]], bank:
     return out
 
 
+def _crop(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """(N, C, H, W) images cropped to sides that are multiples of ``factor`` (top left kept)."""
+    return images[..., : images.shape[-2] // factor * factor, : images.shape[-1] // factor * factor]
+
+
 def image_sr_features(backbone: Backbone, train_images: torch.Tensor, test_images: torch.Tensor, factor: int, *,
                       network: str, steps: int, dataset: str, size: int = 224, batch_size: int = 64, seed: int = 0,
-                      cache: RunCache | None = None, progress: bool = True) -> torch.Tensor:
+                      cache: RunCache | None = None, progress: bool = True) -> tuple[torch.Tensor, dict]:
     """Image SR, then features (Fig. 5's SRCNN and VDSR): ``network`` (:mod:`lrlib.sr`) learns x``factor`` on
     ``train_images`` (cropped to a multiple of the factor), super-resolves the LR copies of ``test_images``,
-    and the backbone sees the result (resized to ``size``). Returns L2-normalised (N_test, dim) features.
+    and the backbone sees the result (resized to ``size``).
+
+    Returns:
+        (L2-normalised (N_test, dim) features, stats): ``steps`` and ``batch_size`` (the SR network's budget),
+        ``psnr`` and ``psnr_bicubic`` in dB (:func:`lrlib.metrics.psnr` over all pixels of the test images, each
+        cropped to a multiple of the factor and down-scaled again so that SR and bicubic up-sampling restore
+        exactly its size; both rounded to uint8 as a stored image is).
 
     Raises:
         ValueError: images not uint8 (N, 3, S, S), as :func:`lrlib.sr.build_sr` and :func:`lrlib.sr.train_sr`.
     """
     for name, images in (("train_images", train_images), ("test_images", test_images)):
         check_images(name, images, uint8=True, channels=3)
-    hr = train_images[..., : train_images.shape[-2] // factor * factor, : train_images.shape[-1] // factor * factor]
+    hr = _crop(train_images, factor)
     key = {"method": f"image-sr-{network}", "factor": factor, "steps": steps, "batch_size": batch_size, "seed": seed,
-           "data": fingerprint(train_images), "sr": SR_VERSION, "version": VERSION}
+           "data": fingerprint(train_images), "sr": SR_VERSION, "degrade": DEGRADE_VERSION, "version": VERSION}
 
     def fit() -> tuple[torch.nn.Module, dict]:
         torch.manual_seed(seed)
@@ -145,7 +171,14 @@ def image_sr_features(backbone: Backbone, train_images: torch.Tensor, test_image
     _, net = (cache or RunCache(None)).train_or_load(key, fit, build=lambda: build_sr(network, factor).to(
         train_images.device))
     restored = super_resolve(net.eval(), low_resolution_uint8(test_images, factor, keep_size=False))
-    return unit(features(backbone, restored, dataset=f"{dataset}-{network}-x{factor}", size=size, progress=progress))
+    feats = unit(features(backbone, restored, dataset=f"{dataset}-{network}-x{factor}", size=size, progress=progress))
+    target = _crop(test_images, factor)
+    small = low_resolution_uint8(target, factor, keep_size=False)
+    bicubic = (upsample(small.float() / 255, factor) * 255).round()
+    stats = {"steps": steps, "batch_size": batch_size,
+             "psnr": psnr(super_resolve(net, small).to(target.device), target, data_range=255),
+             "psnr_bicubic": psnr(bicubic, target, data_range=255)}
+    return feats, stats
 
 
 def photo_crops(photos: list[torch.Tensor], crop: int, per_photo: int, *,
@@ -206,34 +239,19 @@ def class_retrieval(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return rel, torch.eye(*rel.shape, dtype=torch.bool, device=rel.device)
 
 
-def unrelated_rows(benchmark: RetrievalSet) -> torch.Tensor:
-    """The database rows of ``benchmark`` that no query could find: neither relevant nor junk to any query, nor a
-    query's own photo. They train G on a benchmark (the paper's Oxford5k split, 4,500 training and 562 test
-    images "randomly selected", is not given), so G never sees a query, its answers or its junk.
-
-    Returns:
-        (K,) int64 row indices into ``benchmark.database``, ascending.
+def query_bits(images: torch.Tensor, factor: int, *, max_images: int | None = 1000, seed: int = 0) -> float:
+    """Mean size in bits of the LR copies (side S // factor) of uint8 ``images`` saved as PNG (paper Fig. 8),
+    estimated on a fixed random subsample of at most ``max_images`` of them (the same images for every factor
+    at one ``seed``; None: all of them).
 
     Raises:
-        ValueError: every database photo is related to some query (nothing left to train on).
-    """
-    queries = set(benchmark.query_names)
-    related = (benchmark.relevant | benchmark.junk).any(0).cpu()
-    related |= torch.tensor([n in queries for n in benchmark.names], dtype=torch.bool)
-    rows = (~related).nonzero()[:, 0]
-    if len(rows) == 0:
-        raise ValueError(f"every database photo of {benchmark.name} is relevant, junk or a query: train G on "
-                         f"another benchmark's unrelated photos")
-    return rows
-
-
-def query_bits(images: torch.Tensor, factor: int) -> float:
-    """Mean size in bits of the LR copies (side S // factor) of uint8 ``images`` saved as PNG (paper Fig. 8).
-
-    Raises:
-        ValueError: images not uint8 (N, 3, S, S), and as :func:`lrlib.degrade.low_resolution`.
+        ValueError: images not uint8 (N, 3, S, S), ``max_images`` not None or an int >= 1, and as
+            :func:`lrlib.degrade.low_resolution`.
     """
     check_images("images", images, uint8=True, channels=3)
+    if max_images is not None and len(images) > check_int("max_images", max_images):
+        pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:max_images]
+        images = images[pick.sort().values.to(images.device)]
     small = low_resolution_uint8(images, factor, keep_size=False) if factor > 1 else images
     small = small.permute(0, 2, 3, 1).cpu().numpy()
     sizes = []
@@ -244,8 +262,22 @@ def query_bits(images: torch.Tensor, factor: int) -> float:
     return float(np.mean(sizes))
 
 
-def _knn(query: torch.Tensor, knn: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None, k: int) -> float | None:
-    return None if knn is None else knn_accuracy(knn[0], knn[1], query, knn[2], k=k)
+def _constant(train_hr: torch.Tensor) -> torch.Tensor:
+    """The constant control's feature: the mean HR training feature, L2-normalised, (1, dim)."""
+    return unit(train_hr.mean(0, keepdim=True))
+
+
+def constant_distance(train_hr: torch.Tensor, hr: torch.Tensor) -> float:
+    """The :data:`CONSTANT` control's mean SR-HR distance on the HR features ``hr`` (N, dim): the distance of
+    each row to the normalised mean of ``train_hr`` (M, dim), e.g. on G's held-out pairs (training curves).
+
+    Raises:
+        ValueError: ``train_hr`` or ``hr`` not (., dim) of one dim, and as :func:`lrlib.metrics.pair_distances`.
+    """
+    if train_hr.ndim != 2 or hr.ndim != 2 or train_hr.shape[1] != hr.shape[1] or not len(train_hr):
+        raise ValueError(f"train_hr and hr must be (M, dim) and (N, dim) features of one dim, M >= 1; got "
+                         f"{tuple(train_hr.shape)} and {tuple(hr.shape)}")
+    return float(pair_distances(hr, _constant(train_hr).to(hr.device).expand(len(hr), -1)).mean())
 
 
 def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.Tensor, database: torch.Tensor,
@@ -253,9 +285,10 @@ def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.T
              knn: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, k: int = 10,
              ignore: torch.Tensor | None = None, ap: str = "all-point") -> pd.DataFrame:
     """Every method at every factor: SR-HR distance, retrieval mAP against the HR database (and with distractors
-    added to it), k-NN accuracy; mean and standard deviation over runs (seeds), plus two references: ``HR``
-    (the HR features as queries, factor 1) and the :data:`CONSTANT` control (the mean HR training feature,
-    normalised, for every query: what a generator that ignored its input would do at best on the distance).
+    added to it), k-NN accuracy; the mean over runs (seeds) and, for distance and mAP, their standard deviation,
+    plus two references: ``HR`` (the HR features as queries, factor 1) and the :data:`CONSTANT` control (the mean
+    HR training feature, normalised, for every query: close to the best a generator that ignored its input could
+    do on the distance; the normalised mean minimises the summed squared distance to unit vectors).
 
     Args:
         queries: method -> factor -> [(Q, dim) query features, one per run].
@@ -269,7 +302,7 @@ def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.T
 
     Returns:
         One row per (method, factor): method, factor, ratio, runs, distance, distance_std, map, map_std,
-        map_distractors, knn.
+        map_distractors, knn (all means over the runs; the stds 0 for one run).
 
     Raises:
         ValueError: a method with no runs, and as :mod:`lrlib.metrics` for shapes and values.
@@ -280,7 +313,7 @@ def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.T
         return torch.cat([mask, mask.new_zeros(len(mask), len(distractors))], 1)
 
     wide_ignore = None if ignore is None or big is None else widen(ignore)
-    mean = unit(train_hr.mean(0, keepdim=True)).expand(len(targets), -1).to(targets.device)
+    mean = _constant(train_hr).expand(len(targets), -1).to(targets.device)
     constant = {f: [mean] for f in next(iter(queries.values()))}
     rows = []
     for method, per_factor in {"HR": {1: [targets]}, **queries, CONSTANT: constant}.items():
@@ -294,107 +327,10 @@ def evaluate(queries: dict[str, dict[int, list[torch.Tensor]]], targets: torch.T
             rows.append({"method": method, "factor": f, "ratio": ratio_label(f), "runs": len(runs),
                          "distance": np.mean(dist), "distance_std": np.std(dist, ddof=1) if len(runs) > 1 else 0.0,
                          "map": np.mean(maps), "map_std": np.std(maps, ddof=1) if len(runs) > 1 else 0.0,
-                         "map_distractors": np.mean(extra), "knn": _knn(runs[0], knn, k)})
+                         "map_distractors": np.mean(extra),
+                         "knn": None if knn is None else np.mean([knn_accuracy(knn[0], knn[1], q, knn[2], k=k)
+                                                                  for q in runs])})
     return pd.DataFrame(rows)
-
-
-def benchmark_table(backbone: Backbone, benchmark: RetrievalSet,
-                    generators: dict[str, list[tuple[torch.nn.Module, dict]]], factors: list[int], *,
-                    train_hr: torch.Tensor, image_sr: dict[str, dict[int, list[torch.Tensor]]] | None = None,
-                    distractors: torch.Tensor | None = None, size: int = 224, progress: bool = True) -> pd.DataFrame:
-    """:func:`evaluate` on a retrieval benchmark (paper Figs. 4-7): the queries degraded at every factor, raw and
-    through each generator (:func:`fsr_queries`), plus ``image_sr`` queries, searched in the HR database, whose
-    features never pass through G; the benchmark's own AP (``ap="trapezoid"``) with its junk ignored.
-
-    Args:
-        generators: as :func:`train_variants` returns; ``train_hr``: G's HR training features (the constant
-            control); ``image_sr``: method -> factor -> [(Q, dim) features of the super-resolved queries].
-        distractors: optional (K, dim) unit HR features added to the database, never relevant (Fig. 7; see
-            :func:`distractor_features`).
-
-    Returns:
-        :func:`evaluate`'s table (no k-NN; ``map_distractors`` NaN without distractors).
-
-    Raises:
-        ValueError: as :func:`feature_bank`, :func:`enhance` and :func:`evaluate`.
-    """
-    bank = feature_bank(backbone, benchmark.queries, factors, dataset=f"{benchmark.name}-queries", size=size,
-                        progress=progress)
-    database = _database(backbone, benchmark, size, progress)
-    queries = {**fsr_queries(generators, bank), **(image_sr or {})}
-    return evaluate(queries, bank[1], database, benchmark.relevant.to(database.device), train_hr=train_hr,
-                    ignore=benchmark.junk.to(database.device), distractors=distractors, ap="trapezoid")
-
-
-def _database(backbone: Backbone, benchmark: RetrievalSet, size: int, progress: bool) -> torch.Tensor:
-    """Unit HR features of ``benchmark``'s database (M, dim), through the disk cache."""
-    return unit(features(backbone, benchmark.database, dataset=benchmark.name, size=size, progress=progress))
-
-
-def benchmark_references(backbone: Backbone, benchmark: RetrievalSet, *, size: int = 224,
-                         progress: bool = True) -> dict[str, float]:
-    """Fig. 5's "similar" and "different" lines on a retrieval benchmark, from its ground truth instead of classes:
-    the mean distance between a query's unit HR feature and those of its relevant database items (good and ok),
-    and of the items neither relevant nor junk (:func:`lrlib.metrics.retrieval_distances`). The features are
-    :func:`benchmark_table`'s (same cache).
-
-    Returns:
-        ``{"similar": float, "different": float}``.
-
-    Raises:
-        ValueError: as :func:`lrlib.backbones.features` and :func:`lrlib.metrics.retrieval_distances`.
-    """
-    queries = unit(features(backbone, benchmark.queries, dataset=f"{benchmark.name}-queries", size=size,
-                            progress=progress))
-    database = _database(backbone, benchmark, size, progress)
-    similar, different = retrieval_distances(queries, database, benchmark.relevant, ignore=benchmark.junk)
-    return {"similar": similar, "different": different}
-
-
-def distractor_features(backbone: Backbone, name: str, *, size: int = 224, root: Path | None = None,
-                        progress: bool = True) -> torch.Tensor:
-    """Unit HR features of a set of distractors (paper Fig. 7; ``"revisitop1m-100k"`` stands in for Flickr100k):
-    its photos are decoded chunk by chunk (:func:`lrlib.data.load_distractors`), so only one chunk sits
-    in memory, and each chunk goes through :func:`lrlib.backbones.features`'s disk cache under its own name
-    (``<set>@<size>/<chunk>``), so a chunk is extracted once.
-
-    Args:
-        name: a registry entry of kind ``"distractors"``; ``size``: photos are resized to size x size, which is
-            also the network's input (as the benchmarks' photos); ``root``: the data root (default
-            :func:`lrlib.paths.data_root`).
-
-    Returns:
-        (K, dim) float32 on the backbone's device, in the set's chunk order (photos that cannot be decoded left
-        out, with a warning).
-
-    Raises:
-        ValueError: as :func:`lrlib.data.load_distractors` and :func:`lrlib.backbones.features`; a set
-            none of whose photos can be decoded.
-        DatasetMissing: the set is not on disk (the message says how to fetch it).
-    """
-    photos = load_distractors(name, size=size, root=root)
-    chunks = tqdm(photos, total=len(photos.chunks), desc=f"{photos.name} chunks", disable=not progress)
-    feats = [unit(features(backbone, images, dataset=f"{photos.name}/{chunk}", size=size, progress=False))
-             for chunk, images in chunks]
-    if not feats:
-        raise ValueError(f"none of the {len(photos)} photos of {photos.name} can be decoded: fetch the set again")
-    return torch.cat(feats)
-
-
-def figure_frame(table: pd.DataFrame, column: str, methods: list[str]) -> pd.DataFrame:
-    """``column`` of :func:`evaluate`'s table as ratio (rows, by factor) x method (columns), NaN where a method
-    did not run, ready for ``frame.plot(marker="o")``.
-
-    Raises:
-        ValueError: a method or column the table lacks.
-    """
-    missing = sorted(set(methods) - set(table["method"])) + ([column] if column not in table else [])
-    if missing:
-        raise ValueError(f"the table has no {missing}; it has methods {sorted(set(table['method']))}")
-    part = table[table["method"].isin(methods) & (table["factor"] > 1)]
-    wide = part.pivot(index="factor", columns="method", values=column)[methods]
-    wide.index = [ratio_label(int(f)) for f in wide.index]
-    return wide
 
 
 def _at(table: pd.DataFrame, method: str, factor: int, column: str) -> float | None:
@@ -402,41 +338,99 @@ def _at(table: pd.DataFrame, method: str, factor: int, column: str) -> float | N
     return None if row.empty else float(row[column].iloc[0])
 
 
+def _sides(table: pd.DataFrame, other: str, column: str,
+           factors: list[int]) -> tuple[list[str], list[str], list[str]]:
+    """The ratios where FSR-GAN's ``column`` is above ``other``'s by more than twice FSR-GAN's seed std there
+    (``<column>_std``), below it by more, or neither (within seed noise); ratios where ``other`` did not run
+    are left out."""
+    above, below, within = [], [], []
+    for x in factors:
+        theirs = _at(table, other, x, column)
+        if theirs is not None:
+            gap, noise = _at(table, FSR, x, column) - theirs, 2 * _at(table, FSR, x, f"{column}_std")
+            (above if gap > noise else below if -gap > noise else within).append(ratio_label(x))
+    return above, below, within
+
+
+def _where(ratios: list[str], n: int) -> str:
+    return f"{', '.join(ratios)} ({len(ratios)} of {n})" if ratios else "no ratio"
+
+
+def _gain(new: float, old: float) -> str:
+    """An mAP gain, absolute (and in points) and relative."""
+    relative = f"{100 * (new / old - 1):+.1f}% relative" if old > 0 else "no relative gain (raw mAP 0)"
+    return f"{new - old:+.3f} absolute ({100 * (new - old):+.1f} points), {relative} ({old:.3f} -> {new:.3f})"
+
+
 def findings(table: pd.DataFrame, *, similar: float | None = None) -> str:
     """What one :func:`evaluate` table says against the paper, as a Markdown bullet list, every number computed
-    from ``table``: FSR-GAN's distance and mAP gain over raw at the strongest ratio beside the paper's two printed
-    numbers (about 0.62; "+25%", read both as points and as a relative gain), FSR-GAN against the CNN-Baseline and
-    the constant control per ratio, which power r of the focal loss gives the smallest distance (the paper: 2), and
-    where image SR beats FSR-GAN. ``similar``: Fig. 5's "similar" line, if known (two HR images of one class:
-    :func:`lrlib.metrics.class_distances`; a query and its relevant photos: :func:`benchmark_references`).
+    from ``table``. FSR-GAN has several seeds and the other generators one, so FSR-GAN's seed std is the only
+    noise estimate: a difference counts only where it exceeds twice that std at its ratio (for means over the
+    ratios, twice the mean of those stds, which bounds the std of the mean), else it is "within seed noise".
+
+    The lines: the seeds; FSR-GAN's distance at the strongest ratio, as a fraction of the "similar" line, beside
+    the paper's 0.62 (VGG16 relu7 on Oxford5k at 1/64, "much smaller than the distance of similar images"); the
+    mAP gain over raw, absolute and relative, at the strongest ratio and for the mean over all ratios, beside
+    the abstract's "+25%" (said of "different image resolutions", 1/64 only an example); FSR-GAN against the
+    CNN-Baseline and the constant control per ratio; which power r of the focal loss gives the smallest mean
+    distance (the paper: 2); where image SR beats FSR-GAN on mAP. ``similar``: Fig. 5's "similar" line, if known
+    (two HR images of one class: :func:`lrlib.metrics.class_distances`; a query and its relevant photos:
+    :func:`benchmark_references`).
+
+    Args:
+        table: :func:`evaluate`'s columns method, factor, runs, distance, distance_std, map, map_std.
 
     Raises:
         ValueError: a table without FSR-GAN and raw rows at a factor > 1.
     """
-    factors = sorted(set(table.loc[table["method"] == FSR, "factor"]) & set(table.loc[table["method"] == RAW, "factor"]))
+    factors = sorted(set(table.loc[table["method"] == FSR, "factor"]) & set(table.loc[table["method"] == RAW, "factor"])
+                     - {1})
     if not factors:
         raise ValueError(f"findings needs {FSR!r} and {RAW!r} rows at a factor > 1; got methods "
                          f"{sorted(set(table['method']))}")
-    f = factors[-1]
+    n, f, seeds = len(factors), factors[-1], int(_at(table, FSR, factors[-1], "runs"))
+    others = sorted(set(table["method"]) - {"HR", RAW, FSR, CONSTANT})
+    once = sorted({int(r) for r in table.loc[table["method"].isin(others), "runs"]})
+    even = "within seed noise" if seeds > 1 else "equal"
+    spread = lambda column: f" (std {_at(table, FSR, f, column):.3f} over its seeds)" if seeds > 1 else ""
+    lines = [f"**Seeds:** FSR-GAN: {f'the mean of {seeds} seeds' if seeds > 1 else 'one seed'}; " + (
+        f"{', '.join(others)}: {' or '.join(map(str, once))} seed{'s' if max(once) > 1 else ''} each. "
+        if others else "") + (
+        "A difference counts only where it exceeds twice FSR-GAN's seed std (the one noise estimate); smaller "
+        "ones are within seed noise." if seeds > 1 else "With one seed there is no noise estimate: every "
+        "difference counts.")]
     d, d_raw = _at(table, FSR, f, "distance"), _at(table, RAW, f, "distance")
+    near = "" if similar is None else f", {d / similar:.2f} of the \"similar\" line ({similar:.3f})"
+    lines.append(f"**Distance at {ratio_label(f)}:** FSR-GAN {d:.3f}{spread('distance_std')} (raw {d_raw:.3f}){near}; "
+                 f"the paper (VGG16 relu7 on Oxford5k): about {FSR_GAN_TEXT['distance_1/64']} at 1/64, \"much smaller "
+                 f"than the distance of similar images\" (that line's value is not given).")
+    fsr_map, raw_map = (table[(table["method"] == name) & table["factor"].isin(factors)]["map"].mean()
+                        for name in (FSR, RAW))
     m, m_raw = _at(table, FSR, f, "map"), _at(table, RAW, f, "map")
-    near = "" if similar is None else f", {'below' if d < similar else 'above'} the \"similar\" line ({similar:.3f})"
-    lines = [f"**Distance at {ratio_label(f)}:** FSR-GAN {d:.3f} (raw {d_raw:.3f}){near}; the paper: about "
-             f"{FSR_GAN_TEXT['distance_1/64']} at 1/64.",
-             f"**mAP gain over raw at {ratio_label(f)}:** {m - m_raw:+.3f} absolute ({100 * (m - m_raw):+.1f} points), "
-             f"{100 * (m / m_raw - 1):+.1f}% relative ({m_raw:.3f} -> {m:.3f}); the paper: "
-             f"+{100 * FSR_GAN_TEXT['map_gain_1/64']:.0f}%, not saying which."]
+    lines += [f"**mAP gain over raw at {ratio_label(f)}:** {_gain(m, m_raw)}{spread('map_std')}.",
+              f"**mAP gain over raw, mean over the {n} ratios:** {_gain(fsr_map, raw_map)}. The paper's abstract: "
+              f"+{100 * FSR_GAN_TEXT['map_gain']:.0f}% \"compared to the raw query feature\", said of \"different "
+              f"image resolutions\" (1/64 an example), not whether absolute or relative."]
     for other in (CNN, CONSTANT):
-        closer = sum(_at(table, FSR, x, "distance") < (_at(table, other, x, "distance") or np.inf) for x in factors)
-        better = sum(_at(table, FSR, x, "map") > (_at(table, other, x, "map") or -np.inf) for x in factors)
-        lines.append(f"**FSR-GAN against {other}:** smaller distance at {closer} of {len(factors)} ratios, "
-                     f"higher mAP at {better}.")
-    powers = {name: table.loc[(table["method"] == name) & (table["factor"] > 1), "distance"].mean()
+        if other in set(table["method"]):
+            larger, smaller, near = _sides(table, other, "distance", factors)
+            better, worse, tied = _sides(table, other, "map", factors)
+            lines.append(f"**FSR-GAN against {other}:** distance smaller at {_where(smaller, n)}, larger at "
+                         f"{_where(larger, n)}, {even} at {_where(near, n)}; mAP higher at {_where(better, n)}, "
+                         f"lower at {_where(worse, n)}, {even} at {_where(tied, n)}.")
+    powers = {name: table.loc[(table["method"] == name) & table["factor"].isin(factors), "distance"].mean()
               for name in (GAN_MSE, FSR, GAN_R3) if name in set(table["method"])}
     if len(powers) > 1:
-        lines.append(f"**The focal power r:** smallest mean distance over the ratios with {min(powers, key=powers.get)} "
-                     f"(" + ", ".join(f"{k} {v:.3f}" for k, v in powers.items()) + "); the paper: r = 2.")
+        best, runner = sorted(powers, key=powers.get)[:2]
+        noise = 2 * table.loc[(table["method"] == FSR) & table["factor"].isin(factors), "distance_std"].mean()
+        verdict = ("" if powers[runner] - powers[best] > noise else
+                   f", but within seed noise of {runner} (gap {powers[runner] - powers[best]:.3f} <= {noise:.3f}, "
+                   f"twice FSR-GAN's mean seed std)")
+        lines.append(f"**The focal power r:** smallest mean distance over the ratios with {best} ("
+                     + ", ".join(f"{k} {v:.3f}" for k, v in powers.items()) + f"){verdict}; the paper: r = 2.")
     for sr in sorted(set(table["method"]) - {"HR", RAW, CNN, FSR, GAN_MSE, GAN_R3, CONSTANT}):
-        wins = [ratio_label(x) for x in factors if (_at(table, sr, x, "map") or -np.inf) > _at(table, FSR, x, "map")]
-        lines.append(f"**{sr} (image SR) against FSR-GAN:** higher mAP at {', '.join(wins) or 'no ratio'}.")
+        lower, higher, tied = _sides(table, sr, "map", factors)
+        k = len(lower) + len(higher) + len(tied)  # the ratios where image SR ran
+        lines.append(f"**{sr} (image SR) against FSR-GAN:** higher mAP at {_where(higher, k)}, lower at "
+                     f"{_where(lower, k)}, {even} at {_where(tied, k)}.")
     return "\n".join(f"- {line}" for line in lines)

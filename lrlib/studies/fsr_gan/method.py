@@ -21,10 +21,11 @@ from ...results import RunCache, fingerprint
 
 __all__ = ["VERSION", "FeatureGenerator", "FeatureCritic", "focal_loss", "critic_loss", "generator_loss",
            "clip_weights", "gradient_penalty", "GanConfig", "critic_step", "generator_step", "train_generator",
-           "unit", "enhance"]
+           "budget", "unit", "enhance"]
 
-VERSION = 1
-"""Bumped whenever this module's training code changes; it is part of every cache key here."""
+VERSION = 2
+"""Bumped whenever this module's training code changes; it is part of every cache key here (2: fused Adam on
+CUDA, weight clipping in one call per bound)."""
 
 
 def _same(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -159,15 +160,17 @@ def generator_loss(d_fake: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, r: 
 
 
 def clip_weights(critic: nn.Module, clip: float) -> None:
-    """WGAN weight clipping: every parameter of ``critic`` into [-clip, clip], in place.
+    """WGAN weight clipping: every parameter of ``critic`` into [-clip, clip], in place, in one call per bound
+    (``torch._foreach_clamp_min_`` / ``_max_``: two launches on CUDA, not two per tensor).
 
     Raises:
         ValueError: ``clip`` not a positive number.
     """
     check_positive("clip", clip)
+    params = list(critic.parameters())
     with torch.no_grad():
-        for p in critic.parameters():
-            p.clamp_(-clip, clip)
+        torch._foreach_clamp_min_(params, -clip)
+        torch._foreach_clamp_max_(params, clip)
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -270,9 +273,25 @@ def generator_step(gen: nn.Module, critic: nn.Module | None, opt: torch.optim.Op
     return loss.detach()
 
 
+def budget(n: int, config: GanConfig) -> dict[str, int]:
+    """The updates one training of :func:`train_generator` makes on ``n`` pairs: ``batch`` (the config's, at most
+    n), ``steps_per_epoch`` (n // batch, the last partial batch dropped), ``generator_steps`` (epochs x
+    steps_per_epoch) and ``critic_steps`` (critic_steps x generator_steps; 0 without a critic).
+
+    Raises:
+        ValueError: ``n`` not an int >= 1.
+    """
+    check_int("n", n)
+    batch = min(config.batch_size, n)
+    steps = config.epochs * (n // batch)
+    return {"batch": batch, "steps_per_epoch": n // batch, "generator_steps": steps,
+            "critic_steps": config.critic_steps * steps if config.adversarial else 0}
+
+
 def unit(f: torch.Tensor) -> torch.Tensor:
-    """Rows L2-normalised (float32): the HR and LR features here live on the unit sphere, where the paper's
-    distances (0.62 at 1/64, "similar images" near 1) lie. The generator's output is not normalised in training
+    """Rows L2-normalised (float32). Our assumption, not the paper's statement: the paper does not say how its
+    features are normalised; its distance of 0.62 only reads as small against unit vectors (distances in [0, 2]),
+    so HR and LR features here live on the unit sphere. The generator's output is not normalised in training
     (the focal loss and the critic see it as it is); the reported distance normalises it first, so with r = 2
     the loss equals the squared reported distance only once the generator's outputs have unit norm.
 
@@ -312,13 +331,13 @@ def _fit(lr: torch.Tensor, hr: torch.Tensor, held: tuple[torch.Tensor, torch.Ten
          progress: bool) -> tuple[FeatureGenerator, dict]:
     """The training loop behind :func:`train_generator`."""
     torch.manual_seed(config.seed)
-    dev, n, b = lr.device, len(lr), min(config.batch_size, len(lr))
+    dev, n, plan = lr.device, len(lr), budget(len(lr), config)
+    b, steps = plan["batch"], plan["steps_per_epoch"]
     gen = config.build(hr.shape[1]).to(dev).train()
     critic = FeatureCritic(hr.shape[1], config.side, slope=config.slope).to(dev) if config.adversarial else None
-    opt_g = torch.optim.Adam(gen.parameters(), lr=config.learning_rate)
-    opt_d = torch.optim.Adam(critic.parameters(), lr=config.learning_rate) if critic is not None else None
+    adam = lambda model: torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=dev.type == "cuda")
+    opt_g, opt_d = adam(gen), (adam(critic) if critic is not None else None)
     rng = torch.Generator(device=dev).manual_seed(config.seed)
-    steps = n // b
     curve, g_losses, d_losses = [_held_distance(gen, held)], [], []
     bar = tqdm(total=config.epochs * steps, disable=not progress, leave=False,
                desc=f"{'FSR-GAN' if critic is not None else 'CNN-Baseline'} r={config.r:g} seed {config.seed}")
@@ -341,7 +360,10 @@ def train_generator(lr: torch.Tensor, hr: torch.Tensor, config: GanConfig, *,
                     held_out: tuple[torch.Tensor, torch.Tensor], cache: RunCache | None = None,
                     progress: bool = True) -> tuple[FeatureGenerator, dict]:
     """Train G (or load it from ``cache``) on (LR, HR) feature pairs of all ratios mixed, on their device, bf16
-    autocast on CUDA; the ratio is not an input. Reruns with one config (seed included) give the same G.
+    autocast and fused Adam on CUDA; the ratio is not an input. On the CPU, reruns with one config (seed
+    included) give the same G bit for bit; on CUDA they follow the same schedule, but cuDNN's autotuning
+    (``cudnn.benchmark``, which :func:`lrlib.profiles.setup` turns on) may pick other kernels from run to run, so
+    the weights are not bitwise equal, and training can let such small differences grow.
 
     Args:
         lr, hr: (N, dim) paired features (row i of both from image i), e.g. from :func:`training_pairs`.
@@ -351,7 +373,8 @@ def train_generator(lr: torch.Tensor, hr: torch.Tensor, config: GanConfig, *,
 
     Returns:
         (G in eval mode, record): ``held_out_distance`` (epochs + 1 values), per-epoch mean ``generator_loss``
-        and ``critic_loss`` (empty for the CNN-Baseline), ``seconds``.
+        and ``critic_loss`` (Eq. 7 plus any penalty; without one, minus the critic's Wasserstein estimate; empty
+        for the CNN-Baseline), ``seconds``. :func:`budget` counts the updates.
 
     Raises:
         ValueError: ``lr`` and ``hr`` (or the held-out pair) not (N, dim) of one shape with N >= 1, dim too large
