@@ -131,6 +131,131 @@ def test_training_fits_the_pseudo_labels_and_the_cache_returns_the_same_networks
         ft.train_transfers(specs, dict(iterations=1, step=1, batch_size=2))
 
 
+def _three_parts(seed: int = 0) -> tuple[dict, dict, tuple]:
+    """HR features of three classes (train 60, val 30, test 30), noisier LR copies, and one-vs-rest targets."""
+    gen = torch.Generator().manual_seed(seed)
+    means = 3 * torch.randn(3, 6, generator=gen)
+    sizes = dict(zip(ft.PARTS, (60, 30, 30)))
+    hr = {k: means[torch.arange(n) % 3] + torch.randn(n, 6, generator=gen) for k, n in sizes.items()}
+    lr = {k: v + 2 * torch.randn(v.shape, generator=gen) for k, v in hr.items()}
+    return hr, lr, tuple(ft.one_vs_rest(torch.arange(n) % 3, 3) for n in sizes.values())
+
+
+def test_table1_reuses_the_grids_network_so_both_tables_report_one_configuration(tmp_path):
+    hr, lr, targets = _three_parts()
+    schedule = dict(iterations=20, step=10, batch_size=32, learning_rate=0.05)
+    points = [(8, 3), (16, 3), (8, 5)]
+    grid_specs = [Transfer(hr["train"], lr["train"], a, b) for a, b in points]
+    grid_nets, grid_acc = ft.train_transfers(grid_specs, schedule, seed=0)
+    other_lr = lr["train"] + 1.0  # a second block: another LR size
+    specs = [Transfer(hr["train"], lr["train"], 16, 3, r) for r in ft.READINGS] + [
+        Transfer(hr["train"], other_lr, 16, 3, r) for r in ft.READINGS]
+    cache = RunCache(tmp_path)
+    nets, accuracy = ft.train_transfers(specs, schedule, seed=0, cache=cache,
+                                        trained=(grid_specs, grid_nets, grid_acc))
+    assert nets[0] is grid_nets[1] and accuracy[0] == grid_acc[1]  # not trained twice
+    assert cache.ledger()["trained"] == 1  # one loop, for the three new networks only
+    alone, alone_acc = ft.train_transfers(specs[1:], schedule, seed=0)
+    assert alone_acc == accuracy[1:]
+    for net, ref in zip(nets[1:], alone):
+        for p, q in zip(net.parameters(), ref.parameters()):
+            assert torch.equal(p, q)
+    cs = [0.1, 1.0, 10.0]
+    grid, grid_scores = ft.evaluate_spaces({f"N1={a}, N2={b}": tuple(ft.transform(n, lr[k]) for k in ft.PARTS)
+                                            for (a, b), n in zip(points, grid_nets)}, targets, cs, list("xyz"))
+    table, scores = ft.evaluate_spaces(ft.table1_spaces(hr, lr, dict(zip(ft.READINGS, nets[:2])), [2, 4]), targets,
+                                       cs, list("xyz"))
+    row, cell = table.loc["transfer (nearest)"], grid.loc["N1=16, N2=3"]
+    assert row["C"] == cell["C"] and row["val mAP"] == pytest.approx(cell["val mAP"], abs=1e-9)
+    assert row["mAP"] == pytest.approx(cell["mAP"], abs=1e-9)  # Table 1 and Table 2 agree
+    torch.testing.assert_close(scores["transfer (nearest)"], grid_scores["N1=16, N2=3"], atol=1e-9, rtol=0)
+    with pytest.raises(ValueError, match=r"one length; got lengths \[3, 3, 2\]"):
+        ft.train_transfers(specs, schedule, trained=(grid_specs, grid_nets, grid_acc[:2]))
+
+
+def test_label_stats_count_the_clusters_used_and_their_entropy_and_show_a_collapse():
+    from scipy.stats import entropy
+
+    x, _ = _blobs(n_per=30, k=4)
+    hr = torch.tensor(x)
+    lr = hr + torch.tensor(np.random.default_rng(1).normal(0, 3, hr.shape))
+    collapsed = hr[:1].expand(len(hr), -1).clone()  # every LR feature the same: one nearest centroid
+    specs = [Transfer(hr, lr, 8, 6, "nearest"), Transfer(hr, lr, 8, 6, "paired"), Transfer(hr, collapsed, 8, 6)]
+    stats = ft.label_stats(specs, seed=2)
+    for spec, (_, row) in zip(specs, stats.iterrows()):
+        labels = pseudo_labels(hr, 6, seed=2, lr=spec.lr if spec.reading == "nearest" else None)[0].numpy()
+        counts = np.bincount(labels, minlength=6)
+        assert row["N2"] == 6 and row["distinct labels"] == (counts > 0).sum() and row["uniform (bits)"] == np.log2(6)
+        assert row["entropy (bits)"] == pytest.approx(entropy(counts, base=2))
+    assert stats.loc[2, "distinct labels"] == 1 and stats.loc[2, "entropy (bits)"] == 0
+    assert stats.loc[1, "distinct labels"] == 6  # k-means leaves no cluster empty here
+
+
+def test_resampled_aps_are_class_aps_of_the_repeated_images():
+    from lrlib.studies.feature_transfer.bootstrap import resampled_aps
+
+    rng = np.random.default_rng(0)
+    scores = torch.tensor(rng.normal(size=(60, 3)))
+    scores[5] = scores[7]  # a tie between two images
+    targets = torch.tensor(rng.choice([1, 0, -1], size=(60, 3), p=[0.3, 0.2, 0.5]))
+    targets[:3] = 1
+    counts = torch.tensor(rng.integers(0, 4, size=(6, 60)))
+    counts[0] = 1  # the test set itself
+    aps = resampled_aps(scores, targets, counts)
+    for b in range(len(counts)):
+        rows = np.repeat(np.arange(60), counts[b].numpy())
+        np.testing.assert_allclose(aps[b].numpy(), class_aps(scores[rows], targets[rows]), atol=1e-12)
+    none = targets.clone()
+    none[:, 1] = -1  # no positive at all: NaN for that class, numbers for the others
+    assert resampled_aps(scores, none, counts[:1])[0].isnan().tolist() == [False, True, False]
+
+
+def test_paired_bootstrap_on_cases_with_a_known_answer(monkeypatch):
+    from lrlib.studies.feature_transfer import bootstrap
+
+    gen = torch.Generator().manual_seed(0)
+    targets = ft.one_vs_rest(torch.arange(300) % 3, 3)
+    noise = torch.randn(300, 3, generator=gen)
+    same = ft.paired_bootstrap(noise, noise.clone(), targets, resamples=200)
+    assert same == {"gap": 0.0, "low": 0.0, "high": 0.0, "used": 200, "within noise": True}
+    clear = ft.paired_bootstrap(targets + noise, noise, targets, resamples=200, seed=1)
+    assert 0 < clear["low"] < clear["gap"] < clear["high"]
+    assert clear["gap"] == pytest.approx(100 * (class_aps(targets + noise, targets).mean()
+                                                - class_aps(noise, targets).mean()))
+    monkeypatch.setattr(bootstrap, "_CHUNK", 5000)  # a few resamples at a time: the same draws, the same answer
+    assert ft.paired_bootstrap(targets + noise, noise, targets, resamples=200, seed=1) == clear
+    table = ft.gap_table({"a": targets + noise, "b": noise, "c": noise}, targets, [("a", "b"), ("b", "c")],
+                         resamples=100)
+    assert table["within noise"].tolist() == [False, True] and list(table.index) == ["a - b", "b - c"]
+    with pytest.raises(KeyError, match=r"no scores for \['d'\]"):
+        ft.gap_table({"a": noise}, targets, [("a", "d")])
+    with pytest.raises(ValueError, match=r"like targets \(300, 3\); got \{'b': \(300, 2\)\}"):
+        ft.gap_table({"a": noise, "b": noise[:, :2]}, targets, [("a", "b")])
+    few = torch.tensor([[1], [-1], [-1]])
+    rare = ft.paired_bootstrap(torch.randn(3, 1), torch.randn(3, 1), few, resamples=300)
+    assert 0 < rare["used"] < 300  # draws without the one positive are left out
+    with pytest.raises(ValueError, match="no draw of the 3 test images has a positive in every class"):
+        ft.paired_bootstrap(torch.randn(3, 1), torch.randn(3, 1), -few.abs(), resamples=10)
+
+
+def test_the_pca_width_is_chosen_on_validation_among_the_grids_widths():
+    hr, lr, targets = _three_parts()
+    gen = torch.Generator().manual_seed(1)
+    nets = {"nearest": TransferNet(6, 8, 3)}
+    spaces = ft.table1_spaces(hr, lr, nets, [2, 3, 100, 6])
+    assert [k for k in spaces if k.startswith("PCA")] == ["PCA-2 of LR", "PCA-3 of LR", "PCA-6 of LR"]
+    table = pd.DataFrame({"dims": [6, 2, 3, 6], "val mAP": [1.0, 50.004, 50.006, 49.0], "mAP": [1.0, 2.0, 3.0, 4.0]},
+                         index=["LR", "PCA-2 of LR", "PCA-3 of LR", "PCA-6 of LR"])
+    scores = {name: torch.randn(4, 2, generator=gen) for name in table.index}
+    picked, kept = ft.pick_pca(table, scores)
+    assert list(picked.index) == ["LR", ft.PCA_ROW] and picked.loc[ft.PCA_ROW, "dims"] == 3
+    assert list(kept) == ["LR", ft.PCA_ROW] and kept[ft.PCA_ROW] is scores["PCA-3 of LR"]
+    with pytest.raises(ValueError, match="no PCA-<k> row"):
+        ft.pick_pca(table.loc[["LR"]], scores)
+    with pytest.raises(ValueError, match="at least one PCA width"):
+        ft.table1_spaces(hr, lr, nets, [])
+
+
 def test_class_aps_against_sklearn_and_a_hand_computed_11_point_ap():
     rng = np.random.default_rng(0)
     scores = rng.normal(size=(50, 3))
@@ -153,14 +278,16 @@ def test_evaluate_spaces_picks_c_on_validation_and_flags_the_grids_edge():
     splits = [torch.tensor(means[np.arange(n) % 3] + rng.normal(size=(n, 5))) for n in (60, 30, 30)]
     targets = tuple(ft.one_vs_rest(torch.arange(n) % 3, 3) for n in (60, 30, 30))
     cs = [0.01, 1.0, 100.0]
-    table = ft.evaluate_spaces({"a": tuple(splits), "noise": tuple(torch.randn(n, 3) for n in (60, 30, 30))},
-                               targets, cs, ["x", "y", "z"])
+    table, scores = ft.evaluate_spaces({"a": tuple(splits), "noise": tuple(torch.randn(n, 3) for n in (60, 30, 30))},
+                                       targets, cs, ["x", "y", "z"])
     w = fit_svms([splits[0]], targets[0], cs)[0]
     val = [class_aps(s, targets[1]).mean() for s in svm_scores(w, splits[1])]
     best = int(np.argmax(val))
     assert table.loc["a", "C"] == cs[best] and table.loc["a", "C at edge"] == (best in (0, 2))
+    assert table.loc["a", "val mAP"] == pytest.approx(100 * val[best], abs=1e-9)  # unrounded
+    torch.testing.assert_close(scores["a"], svm_scores(w, splits[2])[best], atol=1e-9, rtol=0)
     expected = 100 * class_aps(svm_scores(w, splits[2])[best], targets[2])
-    assert table.loc["a", "mAP"] == pytest.approx(expected.mean(), abs=0.01)
+    assert table.loc["a", "mAP"] == pytest.approx(expected.mean(), abs=1e-9)
     assert table.loc["a", "mAP"] > table.loc["noise", "mAP"]
     with pytest.raises(ValueError, match="3 values of C"):
         ft.evaluate_spaces({"a": tuple(splits)}, targets, [1.0], ["x", "y", "z"])
@@ -178,34 +305,92 @@ def test_pca_control_matches_sklearn():
         ft.pca_features(x, [], 9)
 
 
-def test_same_epochs_scales_the_papers_schedule():
-    assert ft.same_epochs(5011) == (31_561, 15_000)
+def test_same_epochs_reads_the_papers_two_statements_of_its_length():
+    assert ft.same_epochs(5011) == (31_561, 15_000)  # the iteration count over the paper's own 5,011 images
     iterations, step = ft.same_epochs(4000)
-    assert iterations == round(31_561 * 4000 / 5011) and step == round(iterations * 15_000 / 31_561)
-    assert ft.same_epochs(30, 30, 0.005) == (round(0.005 * 31_561 * 1000 / 5011), 15)
-    with pytest.raises(ValueError, match="fraction must be a positive number"):
-        ft.same_epochs(10, fraction=0)
+    assert iterations == round(31_561 * 4000 / 5011) == 25_193 and step == round(iterations * 15_000 / 31_561)
+    assert ft.same_epochs(4000, 1000, "1,000 epochs") == (4000, round(4000 * 15_000 / 31_561))  # 1,000 passes
+    assert ft.same_epochs(5011, 1000, "1,000 epochs")[0] == 5011
+    assert ft.same_epochs(30, 30, 30) == (30, round(30 * 15_000 / 31_561))
+    for reading in ft.PAPER_LENGTHS:  # the learning rate is divided twice in either reading, as in the paper
+        iterations, step = ft.same_epochs(4000, 1000, reading)
+        assert (iterations - 1) // step == (31_561 - 1) // 15_000 == 2
+    with pytest.raises(ValueError, match="epochs must be a positive number"):
+        ft.same_epochs(10, epochs=0)
+    with pytest.raises(ValueError, match=r"one of \['31,561 iterations', '1,000 epochs'\]; got '1000'"):
+        ft.same_epochs(10, epochs="1000")
+
+
+def test_schedule_note_says_what_the_schedule_does_and_which_reading_it_follows():
+    iterations, step = ft.same_epochs(4000, 1000, "1,000 epochs")
+    schedule = dict(iterations=iterations, step=step, batch_size=1000, learning_rate=0.01)
+    note = ft.schedule_note(schedule, "1,000 epochs", 4000)
+    assert "learning rate 0.01 divided by 10 every 1,901 iterations (2 times), 4,000 iterations: 1,000 epochs" in note
+    assert '"31,561 iterations" (6,298 epochs) and "1,000 epochs" (1,000 epochs)' in note
+    assert 'This run follows "1,000 epochs": the shorter one, to keep the quick run within its GPU budget' in note
+    paper = ft.schedule_note(dict(schedule, iterations=25_193, step=11_973), "31,561 iterations", 4000)
+    assert "every 11,973 iterations (2 times), 25,193 iterations: 6,298 epochs" in paper
+    smoke = ft.schedule_note(dict(schedule, iterations=30, step=14, batch_size=1000), 30, 30)
+    assert "batch 30," in smoke and "(2 times), 30 iterations: 30 epochs" in smoke and "follows neither" in smoke
+    with pytest.raises(ValueError, match=r"schedule lacks \['learning_rate'\]"):
+        ft.schedule_note(dict(iterations=1, step=1, batch_size=2), 1.0, 10)
 
 
 def test_grid_tables_choose_on_validation_only():
     results = {(n1, n2): {"val mAP": float(n1 + n2), "mAP": float(n1 - n2)} for n1 in (4, 8) for n2 in (1, 2)}
     val, test, choice = ft.grid_tables(results)
     assert choice == (8, 2) and test.loc[2, 8] == 6.0 and list(val.columns) == [4, 8] and val.index.name == "N2"
+    close = {(4, 1): {"val mAP": 50.004, "mAP": 1.0}, (8, 1): {"val mAP": 50.001, "mAP": 2.0}}
+    assert ft.grid_tables(close)[2] == (4, 1)  # unrounded: 50.00 and 50.00 would tie
 
 
-def test_findings_follow_the_numbers():
-    classes = ["a", "b"]
-    rows = {"HR": 90.0, "LR": 70.0, "transfer (nearest)": 75.0, "transfer (paired)": 77.0, "PCA-4 of LR": 76.0}
-    table = pd.DataFrame.from_dict({k: {"C": 1.0, "C at edge": k == "LR", "a": v, "b": v, "mAP": v}
-                                    for k, v in rows.items()}, orient="index")
+def _table(rows: dict[str, float], classes=("a", "b")) -> pd.DataFrame:
+    """A Table 1 frame as pick_pca leaves it, every class at the row's mAP."""
+    return pd.DataFrame.from_dict({k: {"dims": 4, "C": 1.0, "C at edge": k == "LR", **{c: v for c in classes},
+                                       "mAP": v} for k, v in rows.items()}, orient="index")
+
+
+def _gaps(*spans: tuple[float, float, float]) -> pd.DataFrame:
+    """A gap_table frame of GAPS from (gap, low, high) spans."""
+    table = pd.DataFrame([dict(zip(("gap", "low", "high"), span), used=1000) for span in spans],
+                         index=[f"{a} - {b}" for a, b in ft.GAPS])
+    return table.assign(**{"within noise": (table["low"] <= 0) & (table["high"] >= 0)})
+
+
+def test_findings_follow_the_numbers_and_call_a_gap_within_noise_when_its_interval_holds_zero():
+    rows = {"HR": 90.0, "LR": 70.0, "transfer (nearest)": 75.0, "transfer (paired)": 75.0, ft.PCA_ROW: 75.2}
     test_grid = pd.DataFrame({4: [70.0, 71.0], 8: [72.0, 69.0]}, index=[2, 4])
-    text = ft.findings({"cifar10 8x8": table}, (8, 2), test_grid, {"net": 0.5})
-    assert "beats** the LR" not in text and "does not beat the PCA control (-1.0)" in text
-    assert "+5.0 points; paper +1.9" in text and "the paired reading does better (2.0 points)" in text
+    gaps = _gaps((5.0, 3.0, 7.0), (-0.2, -0.9, 0.4), (0.0, 0.0, 0.0))
+    text = ft.findings({"cifar10 8x8": _table(rows)}, (8, 2), test_grid, {"net": 0.5}, {"cifar10 8x8": gaps})
+    assert "beats the LR baseline (+5.00 points, 95% interval +3.00 to +7.00)" in text
+    assert "(paper, VOC2007 with ResNet-101, other data: +1.9)" in text and "paper +1.9" not in text
+    assert "is within noise of the PCA control (-0.20 points, 95% interval -0.90 to +0.40)" in text
+    assert "the nearest reading is within noise of the paired one (+0.00 points" in text  # an exact tie
+    assert "does better" not in text and "PCA 75.2 (4 dims, chosen on validation)" in text
     assert "C at the edge of its grid** for LR" in text and "under-fit" in text
     assert "N1 = 8, N2 = 2 (test mAP 72.0)" in text
+    behind = ft.findings({"x 4x4": _table(rows)}, (8, 2), test_grid, {"net": 0.95},
+                         {"x 4x4": _gaps((-2.0, -3.0, -1.0), (1.0, 0.5, 1.5), (0.3, -0.1, 0.6))})
+    assert "falls behind the LR baseline" in behind and "beats the PCA control" in behind
+    assert "none is under-fit" in behind
     with pytest.raises(ValueError, match="findings needs Table 1 frames"):
-        ft.findings({"x": table.drop(index="HR")}, (8, 2), test_grid, {})
+        ft.findings({"x": _table(rows).drop(index="HR")}, (8, 2), test_grid, {}, {"x": gaps})
+    with pytest.raises(ValueError, match=r"findings needs gap_table\(..., GAPS\) for every block"):
+        ft.findings({"x": _table(rows)}, (8, 2), test_grid, {"net": 0.5}, {})
+
+
+def test_map_summary_puts_the_papers_voc2007_values_beside_ours_under_their_own_heading():
+    rows = {"HR": 90.0, "LR": 70.0, "transfer (nearest)": 75.0, "transfer (paired)": 76.0, ft.PCA_ROW: 74.0}
+    summary = ft.map_summary({"cifar10 8x8": _table(rows),
+                              "cifar10 16x16": _table({k: v + 1 for k, v in rows.items()})})
+    paper = "paper: VOC2007, ResNet-101 (other data: not comparable)"
+    assert list(summary.columns) == ["cifar10 8x8", "cifar10 16x16", paper]
+    assert list(summary.index) == ["HR", "LR", "transfer (nearest)", "transfer (paired)", ft.PCA_ROW]
+    assert summary.loc["LR", "cifar10 16x16"] == 71.0
+    assert summary[paper].tolist()[:3] == [89.1, 78.1, 80.0] and summary[paper].iloc[3:].isna().all()
+    assert list(ft.map_summary({"voc2007 32x32": _table(rows)}).columns)[-1] == "paper: VOC2007, ResNet-101"
+    with pytest.raises(KeyError, match=r"lack rows \{'x': \['PCA of LR'\]\}"):
+        ft.map_summary({"x": _table(rows).drop(index=ft.PCA_ROW)})
 
 
 def test_papers_numbers_and_settings():
@@ -214,6 +399,8 @@ def test_papers_numbers_and_settings():
     assert TRANSFER_TABLE2[4096, 100] == 0.800 and len(TRANSFER_TABLE2) == 30
     quick = SETTINGS["03_feature_transfer"]["quick"]
     assert quick["n1s"] == [256, 512, 1024, 2048, 4096] and quick["n2s"] == [20, 100, 200, 500, 1000, 2048]
+    assert quick["epochs"] == "1,000 epochs"
+    assert SETTINGS["03_feature_transfer"]["paper"]["epochs"] == "31,561 iterations"
     assert ft.paper_rows("cifar10") is None
     paper = ft.paper_rows("voc2007")
     assert paper.loc["paper: Ours", "mAP"] == 80.0 and list(paper.columns) == [*data.VOC_CLASSES, "mAP"]
@@ -285,18 +472,22 @@ def test_table1_on_voc2007_targets_gives_the_per_class_aps_of_svms_fitted_by_han
     schedule = dict(iterations=5, step=3, batch_size=16, learning_rate=0.05)
     nets, accuracy = ft.train_transfers([Transfer(hr["train"], lr["train"], 8, 4, r) for r in ft.READINGS], schedule)
     cs = [0.1, 1.0, 10.0]
-    spaces = ft.table1_spaces(hr, lr, dict(zip(ft.READINGS, nets)))
-    table = ft.evaluate_spaces(spaces, targets, cs, classes, max_iter=300)
-    weights = fit_svms([s[0] for s in spaces.values()], targets[0], cs, max_iter=300)
+    spaces = ft.table1_spaces(hr, lr, dict(zip(ft.READINGS, nets)), [2, 3])
+    table, scores = ft.evaluate_spaces(spaces, targets, cs, classes)
+    weights = fit_svms([s[0] for s in spaces.values()], targets[0], cs)
     for (name, (_, val, test)), w in zip(spaces.items(), weights):
         best = int(np.argmax([class_aps(s, targets[1]).mean() for s in svm_scores(w, val)]))
         aps = 100 * class_aps(svm_scores(w, test)[best], targets[2])
         assert table.loc[name, "C"] == cs[best]
-        np.testing.assert_allclose(table.loc[name, classes].to_numpy(float), aps, atol=0.006)
+        np.testing.assert_allclose(table.loc[name, classes].to_numpy(float), aps, atol=1e-9)
+    table, scores = ft.pick_pca(table, scores)
     joined = pd.concat([table, ft.paper_rows("voc2007")])
     assert joined.loc["paper: Ours", classes].notna().all() and joined.loc["HR", classes].notna().all()
     _, test_grid, choice = ft.grid_tables({(8, 4): table.loc["transfer (nearest)"]})
-    text = ft.findings({"voc2007 4x4": table}, choice, test_grid, dict(zip(ft.READINGS, accuracy)))
+    gaps = ft.gap_table(scores, targets[2], list(ft.GAPS), resamples=50)
+    text = ft.findings({"voc2007 4x4": table}, choice, test_grid, dict(zip(ft.READINGS, accuracy)),
+                       {"voc2007 4x4": gaps})
+    assert "(paper, the same data: +1.9)" in text
     assert f"HR {table.loc['HR', 'mAP']:.1f}, LR {table.loc['LR', 'mAP']:.1f}" in text
     gains = [table.loc["transfer (nearest)", c] - table.loc["LR", c] for c in classes]
     paper = ft.paper_rows("voc2007")

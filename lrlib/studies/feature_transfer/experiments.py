@@ -19,8 +19,8 @@ from ...papers import TRANSFER_MAP, TRANSFER_TABLE1, TRANSFER_TABLE2, VOC_CLASSE
 from ...svm import check_targets, fit_svms, svm_scores
 from .method import READINGS, TransferNet, pca_features, transform
 
-__all__ = ["PARTS", "Part", "is_multilabel", "first_positive", "one_vs_rest", "class_aps", "splits",
-           "evaluate_spaces", "table1_spaces", "grid_tables", "paper_rows", "findings"]
+__all__ = ["PARTS", "PCA_ROW", "GAPS", "Part", "is_multilabel", "first_positive", "one_vs_rest", "class_aps", "splits",
+           "evaluate_spaces", "table1_spaces", "pick_pca", "grid_tables", "paper_rows", "map_summary", "findings"]
 
 
 def one_vs_rest(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -155,13 +155,15 @@ def splits(name: str, n_train: int | None, n_val: int, *, seed: int = 0, size: i
 
 def evaluate_spaces(spaces: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
                     targets: tuple[torch.Tensor, torch.Tensor, torch.Tensor], cs: list[float], classes: list[str],
-                    *, max_iter: int = 500) -> pd.DataFrame:
+                    *, max_iter: int = 100) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     """Table 1 for any feature spaces (name -> (train, val, test) features), each with the same SVM tuning: per-class
     SVMs for every C in ``cs`` on the training features, C chosen by the validation mAP, then AP (VOC2007 11-point)
-    per class on the test features; ``targets`` (train, val, test), each (N, C) in {1, 0, -1}.
+    per class on the test features; ``targets`` (train, val, test), each (N, C) in {1, 0, -1}. A space's row does
+    not depend on the other spaces (:func:`lrlib.svm.fit_svms` solves each problem on its own).
 
-    Returns one row per space: ``dims``, ``C``, ``C at edge`` (the best C is the grid's first or last: widen it),
-    ``val mAP``, the test AP of each class (%) and the test ``mAP`` (%).
+    Returns (one row per space: ``dims``, ``C``, ``C at edge`` (the best C is the grid's first or last: widen it),
+    ``val mAP``, the test AP of each class (%) and the test ``mAP`` (%), unrounded; and per space its test scores
+    (N, C) at the chosen C, for :func:`gap_table`).
 
     Raises:
         ValueError: no space, fewer than 3 values of C (the edge check needs an inside), as :func:`fit_svms`.
@@ -169,35 +171,56 @@ def evaluate_spaces(spaces: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Te
     if not spaces or len(cs) < 3:
         raise ValueError(f"need at least one space and 3 values of C; got {len(spaces)} spaces, cs={cs}")
     weights = fit_svms([s[0] for s in spaces.values()], targets[0], cs, max_iter=max_iter)
-    rows = {}
+    rows, scores = {}, {}
     for (name, (_, val, test)), w in zip(spaces.items(), weights):
         val_map = [float(class_aps(s, targets[1]).mean()) for s in svm_scores(w, val)]
         best = int(np.argmax(val_map))
-        aps = 100 * class_aps(svm_scores(w[best:best + 1], test)[0], targets[2])
+        scores[name] = svm_scores(w[best:best + 1], test)[0]
+        aps = 100 * class_aps(scores[name], targets[2])
         rows[name] = {"dims": val.shape[1], "C": cs[best], "C at edge": best in (0, len(cs) - 1),
-                      "val mAP": round(100 * val_map[best], 2), **dict(zip(classes, aps.round(2))),
-                      "mAP": round(float(aps.mean()), 2)}
-    return pd.DataFrame.from_dict(rows, orient="index")
+                      "val mAP": 100 * val_map[best], **dict(zip(classes, aps)), "mAP": float(aps.mean())}
+    return pd.DataFrame.from_dict(rows, orient="index"), scores
 
 
-def table1_spaces(hr: dict[str, torch.Tensor], lr: dict[str, torch.Tensor],
-                  nets: dict[str, TransferNet]) -> dict[str, tuple[torch.Tensor, ...]]:
+#: Table 1's row of the PCA control, at the width the validation split chose (:func:`pick_pca`).
+PCA_ROW = "PCA of LR"
+
+
+def table1_spaces(hr: dict[str, torch.Tensor], lr: dict[str, torch.Tensor], nets: dict[str, TransferNet],
+                  pca_widths: list[int]) -> dict[str, tuple[torch.Tensor, ...]]:
     """Table 1's feature spaces, name -> (train, val, test) features, from the HR and LR backbone features (split ->
     (N, D)) and the trained networks (reading -> :class:`TransferNet`): HR, LR, the transferred LR features of each
-    reading, and the PCA control (LR features on their first N2 principal axes, or all of them when N2 exceeds
-    min(N, D): the row's name gives the number used).
+    reading, and the PCA control at each of ``pca_widths`` ("PCA-<k> of LR": the LR features on their first k
+    principal axes; a width above min(N, D) becomes min(N, D), and each width comes once), among which
+    :func:`pick_pca` chooses on the validation split, as the grid chooses the transfer's (N1, N2).
 
     Raises:
-        ValueError: no network, and as :func:`transform` and :func:`pca_features`.
+        ValueError: no network or no width, and as :func:`transform` and :func:`pca_features`.
     """
-    if not nets:
-        raise ValueError("nets is empty: pass reading -> TransferNet for at least one reading")
-    n2 = next(iter(nets.values())).fc2.out_features
+    if not nets or not pca_widths:
+        raise ValueError(f"need reading -> TransferNet for at least one reading and at least one PCA width; got "
+                         f"{list(nets)} and {pca_widths}")
     spaces = {"HR": tuple(hr[k] for k in PARTS), "LR": tuple(lr[k] for k in PARTS)}
     spaces |= {f"transfer ({reading})": tuple(transform(net, lr[k]) for k in PARTS) for reading, net in nets.items()}
-    dims = min(n2, *lr["train"].shape)  # a PCA has at most min(N, D) axes (EfficientNet-Lite0: 1280 < N2 = 2048)
-    spaces[f"PCA-{dims} of LR"] = tuple(pca_features(lr["train"], [lr["val"], lr["test"]], dims))
+    for dims in sorted({min(w, *lr["train"].shape) for w in pca_widths}):  # at most min(N, D) axes
+        spaces[f"PCA-{dims} of LR"] = tuple(pca_features(lr["train"], [lr["val"], lr["test"]], dims))
     return spaces
+
+
+def pick_pca(table: pd.DataFrame, scores: dict[str, torch.Tensor]) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """Of the "PCA-<k> of LR" rows of an :func:`evaluate_spaces` result, keep the one of the best validation mAP as
+    :data:`PCA_ROW` (its ``dims`` the chosen width), with its test scores; the other rows as they are.
+
+    Raises:
+        ValueError: no PCA row.
+    """
+    widths = [name for name in table.index if name.startswith("PCA-")]
+    if not widths:
+        raise ValueError(f"no PCA-<k> row among {list(table.index)}: build the spaces with table1_spaces")
+    best = table.loc[widths, "val mAP"].astype(float).idxmax()
+    keep = [name for name in table.index if name not in widths or name == best]
+    return (table.loc[keep].rename(index={best: PCA_ROW}),
+            {(PCA_ROW if k == best else k): v for k, v in scores.items() if k in keep})
 
 
 def grid_tables(results: dict[tuple[int, int], dict[str, float]]) -> tuple[pd.DataFrame, pd.DataFrame, tuple[int, int]]:
@@ -240,30 +263,72 @@ def _against_paper(label: str, t: pd.DataFrame) -> list[str]:
             f"of {len(paper_gain)} in the paper ({paper_gain.idxmax()}, {paper_gain.max():+.1f})."]
 
 
-def findings(tables: dict[str, pd.DataFrame], choice: tuple[int, int], test_grid: pd.DataFrame,
-             train_accuracy: dict[str, float]) -> str:
-    """What this run says, as a Markdown bullet list computed from its numbers: ``tables`` (label -> an
-    :func:`evaluate_spaces` table of :func:`table1_spaces`), the validation ``choice`` (N1, N2), Table 2's
-    ``test_grid`` (rows N2, columns N1) and each network's ``train_accuracy`` on its pseudo-labels.
+#: The gaps that :func:`findings` weighs against the test set's noise (:func:`gap_table`'s pairs).
+GAPS = (("transfer (nearest)", "LR"), ("transfer (nearest)", PCA_ROW), ("transfer (nearest)", "transfer (paired)"))
+#: Table 1's rows in :func:`map_summary`, and the paper's value of each (its Table 1, VOC2007, ResNet-101).
+_SUMMARY = {"HR": TRANSFER_MAP["Baseline-HR"], "LR": TRANSFER_MAP["Baseline-LR"],
+            "transfer (nearest)": TRANSFER_MAP["Ours"], "transfer (paired)": None, PCA_ROW: None}
+
+
+def _same_data(label: str) -> bool:
+    """Whether a block (labelled "<data set> <side>x<side>") is on the paper's data set, VOC2007."""
+    return label.startswith("voc2007")
+
+
+def map_summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The test mAP (%) of Table 1's rows (HR, LR, both transfers, the PCA control) in one column per block (label
+    -> a :func:`pick_pca` table), and the paper's VOC2007 values (89.1 / 78.1 / 80.0) in a last column whose heading
+    says when they are another data set than ours.
 
     Raises:
-        ValueError: no table, or a table without the HR, LR, transfer and PCA rows.
+        KeyError: a table without those rows (the message names the missing ones).
     """
-    need = {"HR", "LR", *(f"transfer ({r})" for r in READINGS)}
-    if not tables or any(not need <= set(t.index) or not t.index.str.startswith("PCA").any() for t in tables.values()):
-        raise ValueError(f"findings needs Table 1 frames with rows {sorted(need)} and a PCA row; got {list(tables)}")
-    lines = []
+    missing = {label: sorted(set(_SUMMARY) - set(t.index)) for label, t in tables.items()}
+    if any(missing.values()):
+        raise KeyError(f"Table 1 frames lack rows {missing}: build them with table1_spaces, evaluate_spaces, pick_pca")
+    out = pd.DataFrame({label: t.loc[list(_SUMMARY), "mAP"].astype(float) for label, t in tables.items()})
+    same = all(_same_data(label) for label in tables)
+    head = "paper: VOC2007, ResNet-101" + ("" if same else " (other data: not comparable)")
+    return out.assign(**{head: pd.Series(_SUMMARY, dtype=float)}).rename_axis(index="mAP (%)")
+
+
+def _verdict(gap: pd.Series, other: str) -> str:
+    """How a space stands against ``other`` from a :func:`gap_table` row: beats it, falls behind it, or is within
+    the test set's noise of it (the 95% interval holds 0; an exact tie always is)."""
+    span = f"{gap['gap']:+.2f} points, 95% interval {gap['low']:+.2f} to {gap['high']:+.2f}"
+    if gap["within noise"] or gap["gap"] == 0:
+        return f"is within noise of {other} ({span})"
+    return f"{'beats' if gap['gap'] > 0 else 'falls behind'} {other} ({span})"
+
+
+def findings(tables: dict[str, pd.DataFrame], choice: tuple[int, int], test_grid: pd.DataFrame,
+             train_accuracy: dict[str, float], gaps: dict[str, pd.DataFrame]) -> str:
+    """What this run says, as a Markdown bullet list computed from its numbers: ``tables`` (label -> a
+    :func:`pick_pca` table), the validation ``choice`` (N1, N2), Table 2's ``test_grid`` (rows N2, columns N1), each
+    network's ``train_accuracy`` on its pseudo-labels, and ``gaps`` (label -> :func:`gap_table` of :data:`GAPS`):
+    a gap whose bootstrap interval holds 0 is called within noise, not a win.
+
+    Raises:
+        ValueError: no table, a table without the HR, LR, transfer and PCA rows, a block without its gaps.
+    """
+    need = {"HR", "LR", PCA_ROW, *(f"transfer ({r})" for r in READINGS)}
+    pairs = [f"{a} - {b}" for a, b in GAPS]
+    if not tables or any(not need <= set(t.index) for t in tables.values()):
+        raise ValueError(f"findings needs Table 1 frames with rows {sorted(need)}; got "
+                         f"{ {k: list(t.index) for k, t in tables.items()} }")
+    if any(label not in gaps or not set(pairs) <= set(gaps[label].index) for label in tables):
+        raise ValueError(f"findings needs gap_table(..., GAPS) for every block {list(tables)}; got {list(gaps)}")
+    lines, paper_gain = [], TRANSFER_MAP["Ours"] - TRANSFER_MAP["Baseline-LR"]
     for label, t in tables.items():
-        pca = next(i for i in t.index if i.startswith("PCA"))
-        m, beats = t["mAP"], lambda a, b: "beats" if a > b else "does not beat"
-        near, paired, pc = m["transfer (nearest)"], m["transfer (paired)"], m[pca]
-        lines.append(f"**{label}:** HR {m['HR']:.1f}, LR {m['LR']:.1f}, transfer {near:.1f} (nearest) / {paired:.1f} "
-                     f"(paired), {pca} {pc:.1f} mAP. The transfer (nearest) {beats(near, m['LR'])} the LR baseline "
-                     f"({near - m['LR']:+.1f} points; paper +{TRANSFER_MAP['Ours'] - TRANSFER_MAP['Baseline-LR']:.1f}) "
-                     f"and {beats(near, pc)} the PCA control ({near - pc:+.1f}); the "
-                     f"{'nearest' if near >= paired else 'paired'} reading does better "
-                     f"({abs(near - paired):.1f} points).")
-        if label.startswith("voc2007"):
+        m, g = t["mAP"], gaps[label]
+        paper = "paper, the same data" if _same_data(label) else "paper, VOC2007 with ResNet-101, other data"
+        lines.append(f"**{label}:** HR {m['HR']:.1f}, LR {m['LR']:.1f}, transfer {m['transfer (nearest)']:.1f} "
+                     f"(nearest) / {m['transfer (paired)']:.1f} (paired), PCA {m[PCA_ROW]:.1f} "
+                     f"({t.loc[PCA_ROW, 'dims']} dims, chosen on validation) mAP. The transfer (nearest) "
+                     f"{_verdict(g.loc[pairs[0]], 'the LR baseline')} ({paper}: {paper_gain:+.1f}) and "
+                     f"{_verdict(g.loc[pairs[1]], 'the PCA control')}; the nearest reading "
+                     f"{_verdict(g.loc[pairs[2]], 'the paired one')}.")
+        if _same_data(label):
             lines += _against_paper(label, t)
         if t["C at edge"].any():
             lines.append(f"**{label}: C at the edge of its grid** for {', '.join(t.index[t['C at edge']])}: widen it.")
