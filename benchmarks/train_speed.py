@@ -27,6 +27,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from lrlib import data
+from lrlib.device import bf16_autocast
 from lrlib.models import build_model
 from lrlib.paths import write_atomic
 from lrlib.results import provenance
@@ -80,7 +81,7 @@ def graphed_speed(arch: str, images: torch.Tensor, labels: torch.Tensor, batch: 
     static_y = labels[:batch].clone()
 
     def step() -> torch.Tensor:
-        with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):  # no autocast cache under capture
+        with bf16_autocast("cuda", cache=False):  # no autocast cache under capture
             loss = F.cross_entropy(model(static_x).float(), static_y, label_smoothing=0.1)
         loss.backward()
         opt.step()

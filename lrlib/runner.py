@@ -122,22 +122,23 @@ def write_report(runs: list[Executed], out_dir: Path, profile: str) -> Path:
     (``04_distillation-fig-2-the-weight-lambda.png``), and what cells printed to stdout as code blocks,
     progress bars removed. stderr and plain-text-only results (``<Figure ...>``) are left out.
     """
+    import nbformat
+
     lines = [f"# lrlib run report ({profile} profile)", "",
              "| notebook | wall time (s) |", "| --- | ---: |"]
     lines += [f"| {r.name} | {r.seconds:.1f} |" for r in runs]
     figures = out_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     for run in runs:
-        lines += ["", f"## {run.name}", "", *_part_times(run), *_notebook_report(run, figures)]
+        nb = nbformat.read(run.path, as_version=4)
+        lines += ["", f"## {run.name}", "", *_part_times(nb), *_notebook_report(run.name, nb, figures)]
     return write_atomic(out_dir / "REPORT.md", "\n".join(lines) + "\n")
 
 
-def _part_times(run: Executed) -> list[str]:
+def _part_times(nb: NotebookNode) -> list[str]:
     """A Markdown table of the seconds papermill measured for the code cells under each heading, in order."""
-    import nbformat
-
     seconds: dict[str, float] = {}
-    for heading, cell in _under_headings(nbformat.read(run.path, as_version=4)):
+    for heading, cell in _under_headings(nb):
         if cell.cell_type == "code":
             duration = cell.metadata.get("papermill", {}).get("duration")
             seconds[heading] = seconds.get(heading, 0.0) + float(duration or 0.0)
@@ -147,20 +148,18 @@ def _part_times(run: Executed) -> list[str]:
     return ["Time per part (papermill's cell durations):", "", "| part | seconds |", "| --- | ---: |", *rows, ""]
 
 
-def _notebook_report(run: Executed, figures: Path) -> list[str]:
-    """The report lines of one executed notebook; writes its figures into ``figures``."""
-    import nbformat
-
-    outputs = list(_tagged_outputs(nbformat.read(run.path, as_version=4)))
+def _notebook_report(name: str, nb: NotebookNode, figures: Path) -> list[str]:
+    """The report lines of the executed notebook ``name``; writes its figures into ``figures``."""
+    outputs = list(_tagged_outputs(nb))
     per_section = Counter(heading for heading, output in outputs if "image/png" in output.get("data", {}))
     drawn: Counter[str] = Counter()
     lines, section = [], None
     for heading, output in outputs:
         if png := _png(output):
             drawn[heading] += 1
-            name = _figure_name(run.name, heading, drawn[heading] if per_section[heading] > 1 else None)
-            (figures / name).write_bytes(png)
-            shown = [f"![{heading or run.name}](figures/{name})", ""]
+            file = _figure_name(name, heading, drawn[heading] if per_section[heading] > 1 else None)
+            (figures / file).write_bytes(png)
+            shown = [f"![{heading or name}](figures/{file})", ""]
         else:
             shown = _text(output)
         if shown and heading != section:
