@@ -369,7 +369,7 @@ def findings(table: pd.DataFrame, *, similar: float | None = None) -> str:
     ratios, twice the mean of those stds, which bounds the std of the mean), else it is "within seed noise".
 
     The lines: the seeds; FSR-GAN's distance at the strongest ratio, as a fraction of the "similar" line, beside
-    the paper's 0.62 (VGG16 relu7 on Oxford5k at 1/64, "much smaller than the distance of similar images"); the
+    the paper's 0.62 (VGG16 relu7 at 1/64, benchmark not named, "much smaller than the distance of similar images"); the
     mAP gain over raw, absolute and relative, at the strongest ratio and for the mean over all ratios, beside
     the abstract's "+25%" (said of "different image resolutions", 1/64 only an example); FSR-GAN against the
     CNN-Baseline and the constant control per ratio; which power r of the focal loss gives the smallest mean
@@ -402,8 +402,8 @@ def findings(table: pd.DataFrame, *, similar: float | None = None) -> str:
     d, d_raw = _at(table, FSR, f, "distance"), _at(table, RAW, f, "distance")
     near = "" if similar is None else f", {d / similar:.2f} of the \"similar\" line ({similar:.3f})"
     lines.append(f"**Distance at {ratio_label(f)}:** FSR-GAN {d:.3f}{spread('distance_std')} (raw {d_raw:.3f}){near}; "
-                 f"the paper (VGG16 relu7 on Oxford5k): about {FSR_GAN_TEXT['distance_1/64']} at 1/64, \"much smaller "
-                 f"than the distance of similar images\" (that line's value is not given).")
+                 f"the paper (VGG16 relu7, benchmark not named): about {FSR_GAN_TEXT['distance_1/64']} at 1/64, "
+                 f"\"much smaller than the distance of similar images\" (that line's value is not given).")
     fsr_map, raw_map = (table[(table["method"] == name) & table["factor"].isin(factors)]["map"].mean()
                         for name in (FSR, RAW))
     m, m_raw = _at(table, FSR, f, "map"), _at(table, RAW, f, "map")

@@ -73,8 +73,8 @@ def ratio_panel(ax: plt.Axes, table: pd.DataFrame, column: str, methods: list[st
 
 
 def paper_distance(ax: plt.Axes, frame: pd.DataFrame) -> None:
-    """The paper's one printed distance, FSR-GAN's "about 0.62" (VGG16 relu7 on Oxford5k at 1/64), as a single
-    point at 1/64 of a :func:`ratio_panel`; nothing when ``frame`` has no 1/64."""
+    """The paper's one printed distance, FSR-GAN's "about 0.62" (VGG16 relu7 at 1/64, its benchmark not named), as
+    a single point at 1/64 of a :func:`ratio_panel`; nothing when ``frame`` has no 1/64."""
     ratios = list(frame.index)
     if ratio_label(8) in ratios:
         ax.plot([ratios.index(ratio_label(8))], [FSR_GAN_TEXT["distance_1/64"]], linestyle="none", marker="*",
