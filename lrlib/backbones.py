@@ -14,11 +14,21 @@ Extraction keeps everything on the device: uint8 images -> float -> optional
 low-resolution copy (:func:`lrlib.degrade.low_resolution`) -> bicubic resize to
 224x224 (the papers up-sample small images) -> ImageNet normalisation ->
 channels-last -> bf16 autocast on CUDA -> features in float32.
+
+On a CPU, a pretrained backbone runs through OpenVINO, a runtime made for CPU inference
+(``runtime="openvino"``, the default there): on a 2-core AMD EPYC it extracts EfficientNet-Lite0 features
+about 10x faster than PyTorch's float32 eager loop, features equal within cosine 0.9999. It computes in
+bf16 on CPUs with bf16 instructions (:func:`lrlib.device.cpu_has_fast_bf16`; 12.6x on a Xeon with AMX)
+and in float32 elsewhere. The network is converted once (about 20 s) and kept in
+``<cache>/openvino/``. PyTorch stays the reference path and the GPU path.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +39,13 @@ from tqdm import tqdm
 
 from .checks import check_images, check_int
 from .degrade import DEGRADE_VERSION, low_resolution
-from .device import bf16_autocast
-from .paths import cache_dir, set_aside, write_atomic
+from .device import bf16_autocast, cpu_has_fast_bf16, numerics
+from .paths import cache_dir, make_folder, set_aside, write_atomic
 from .results import fingerprint
 
-__all__ = ["Backbone", "BACKBONES", "load_backbone", "preprocess", "extract", "features"]
+__all__ = ["Backbone", "BACKBONES", "RUNTIMES", "load_backbone", "preprocess", "extract", "features"]
+
+RUNTIMES = ("auto", "torch", "openvino")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -49,21 +61,76 @@ BACKBONES: dict[str, tuple[str, int]] = {
 
 @dataclass
 class Backbone:
-    """A frozen network that maps a normalised (N, 3, S, S) batch to (N, dim) features.
-
-    Raises:
-        Nothing itself (a plain record, made by :func:`load_backbone`, which checks the name).
-    """
+    """A frozen network that maps a normalised (N, 3, S, S) batch to (N, dim) features: ``net`` (PyTorch, the
+    reference), and ``fast`` where a CPU runtime serves it (:class:`_OpenVino`), which :func:`extract` then uses."""
 
     name: str
     tap: str
     dim: int
     net: nn.Module
     pretrained: bool
+    fast: "_OpenVino | None" = None
 
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
+
+    @property
+    def numerics(self) -> str:
+        """The numeric path of its features, for cache keys: ``"openvino-f32"``, ``"cuda-bf16"``, ``"cpu-fp32"``..."""
+        return f"openvino-{self.fast.precision}" if self.fast is not None else numerics(self.device)
+
+
+class _OpenVino:
+    """A network converted to OpenVINO once, compiled for each input shape it meets (``extract`` pads the last
+    batch, so one shape per input size). ``precision`` is ``"bf16"`` on CPUs with bf16 instructions, else ``"f32"``."""
+
+    def __init__(self, net: nn.Module, ir: Path | None):
+        import openvino as ov
+
+        self.core = ov.Core()
+        self.precision = "bf16" if cpu_has_fast_bf16() else "f32"
+        self.model = self._read(ir) if ir is not None and ir.exists() else None
+        if self.model is None:
+            example = torch.zeros(1, 3, 224, 224)
+            with warnings.catch_warnings():  # OpenVINO traces with torch.jit, which torch calls deprecated
+                warnings.simplefilter("ignore", FutureWarning)
+                self.model = ov.convert_model(net.to(memory_format=torch.contiguous_format), example_input=example)
+            net.to(memory_format=torch.channels_last)
+            if ir is not None:
+                self._save(ir)
+        self.compiled: dict[tuple[int, ...], object] = {}
+
+    def _read(self, ir: Path):
+        try:
+            return self.core.read_model(ir)
+        except RuntimeError as err:  # a damaged IR file: convert again
+            for part in (ir, ir.with_suffix(".bin")):
+                if part.exists():
+                    set_aside(part, f"OpenVINO could not read it: {err}")
+            return None
+
+    def _save(self, ir: Path) -> None:
+        """Write the IR (``.xml`` and ``.bin``, weights in float32) beside ``ir`` atomically: the ``.bin`` first, so
+        an ``.xml`` on disk always has its weights."""
+        import openvino as ov
+
+        make_folder(ir.parent)
+        tmp = ir.with_name(f".{ir.stem}.{os.getpid()}.xml")
+        ov.save_model(self.model, tmp, compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), ir.with_suffix(".bin"))
+        os.replace(tmp, ir)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) float32 -> (N, dim) float32 features."""
+        shape = tuple(x.shape)
+        if shape not in self.compiled:
+            model = self.model.clone()
+            model.reshape(list(shape))
+            self.compiled[shape] = self.core.compile_model(model, "CPU", {
+                "INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"})
+        out = self.compiled[shape]({0: x.contiguous().numpy()})[0]
+        return torch.from_numpy(out.copy())
 
 
 class _EfficientNetPool(nn.Module):
@@ -110,27 +177,52 @@ def _torchvision(name: str, pretrained: bool) -> nn.Module:
 
 
 def load_backbone(name: str, *, device: str | torch.device = "cpu", pretrained: bool = True,
-                  compile: bool = False) -> Backbone:
+                  compile: bool = False, runtime: str = "auto") -> Backbone:
     """Build a frozen backbone in eval mode on ``device``.
 
     Args:
         name: one of :data:`BACKBONES`.
         pretrained: load ImageNet weights (False gives random weights, for tests).
-        compile: wrap the network in ``torch.compile`` (about 10 s once per process; on an H100 it
+        compile: wrap the PyTorch network in ``torch.compile`` (about 10 s once per process; on an H100 it
             doubles EfficientNet-Lite0's throughput, worth it for large sets).
+        runtime: ``"openvino"`` (a CPU only: the network converted once and cached, see the module's text),
+            ``"torch"``, or ``"auto"``: OpenVINO for a pretrained backbone on the CPU, PyTorch otherwise (random
+            weights are for tests, where a conversion per network would not pay).
 
     Raises:
-        ValueError: for an unknown name (the tap comes with the name, see :data:`BACKBONES`).
+        ValueError: for an unknown name (the tap comes with the name, see :data:`BACKBONES`), an unknown
+            runtime, OpenVINO asked for on a GPU or without the ``openvino`` package.
         RuntimeError: torchvision weights unavailable offline.
     """
     if not isinstance(name, str) or name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}; got {runtime!r}")
     net = _efficientnet_lite0(pretrained) if name == "efficientnet_lite0" else _torchvision(name, pretrained)
     net = net.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    on_cpu = torch.device(device).type == "cpu"
+    has_openvino = importlib.util.find_spec("openvino") is not None
+    if runtime == "openvino" and not (on_cpu and has_openvino):
+        raise ValueError(f"runtime='openvino' runs on the CPU with the openvino package; here device={device!r} "
+                         f"and openvino {'is' if has_openvino else 'is not'} installed (pip install openvino), "
+                         f"or use runtime='torch'")
+    fast = None
+    if runtime == "openvino" or (runtime == "auto" and on_cpu and pretrained and has_openvino):
+        fast = _OpenVino(net, _ir_path(name, net) if pretrained else None)
     if compile:
         net = torch.compile(net)
     tap, dim = BACKBONES[name]
-    return Backbone(name, tap, dim, net, pretrained)
+    return Backbone(name, tap, dim, net, pretrained, fast)
+
+
+def _ir_path(name: str, net: nn.Module) -> Path:
+    """``<cache>/openvino/<name>-<weights>-<versions>.xml``: another set of weights or another torch or OpenVINO
+    version converts again."""
+    import openvino as ov
+
+    weights = torch.cat([t.detach().reshape(-1).float().cpu() for t in net.state_dict().values()])
+    versions = f"{torch.__version__}-{ov.__version__}".replace("+", "_")
+    return cache_dir() / "openvino" / f"{name}-{fingerprint(weights)}-{versions}.xml"
 
 
 def preprocess(images: torch.Tensor, *, factor: int = 1, size: int = 224) -> torch.Tensor:
@@ -148,8 +240,9 @@ def preprocess(images: torch.Tensor, *, factor: int = 1, size: int = 224) -> tor
     return _preprocess(images, factor, check_int("size", size))
 
 
-def _preprocess(images: torch.Tensor, factor: int, size: int) -> torch.Tensor:
-    """:func:`preprocess` without the checks, for a batch of images already checked."""
+def _preprocess(images: torch.Tensor, factor: int, size: int, channels_last: bool = True) -> torch.Tensor:
+    """:func:`preprocess` without the checks, for a batch of images already checked; ``channels_last=False`` keeps
+    NCHW (what OpenVINO reads; on a CPU the bicubic resize is also faster there)."""
     x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
     if check_int("factor", factor) != 1:
         x = low_resolution(x, factor)
@@ -157,22 +250,24 @@ def _preprocess(images: torch.Tensor, factor: int, size: int) -> torch.Tensor:
     std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
     # Normalise the small image first: resizing is linear with weights summing to 1, so this equals
     # normalising after the resize, but the large tensor is then written once (already channels-last).
-    x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+    x = (x - mean) / std
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=x.shape[-1] > size)
-        x = torch.clamp(x, (0 - mean) / std, (1 - mean) / std)  # bicubic overshoot: keep pixels in [0, 1]
+        x = x.clamp_((0 - mean) / std, (1 - mean) / std)  # bicubic overshoot: keep pixels in [0, 1]
     return x
 
 
 @torch.inference_mode()
 def extract(backbone: Backbone, images: torch.Tensor, *, factor: int = 1, size: int = 224,
-            batch_size: int = 500, progress: bool = True, desc: str | None = None) -> torch.Tensor:
+            batch_size: int | None = None, progress: bool = True, desc: str | None = None) -> torch.Tensor:
     """Features of ``images`` (optionally degraded by ``factor``), batch by batch on the backbone's device.
 
     Args:
         images: (N, 3, H, W) uint8 (or float in [0, 1]), on any device; moved batch by batch.
         factor: side down-scaling factor applied before the network (1 = high resolution).
         size: network input side (224 for the ImageNet backbones).
+        batch_size: images per network call; None: 64 through OpenVINO (more gains nothing on a CPU), else 500.
 
     Returns:
         (N, dim) float32 features on the backbone's device.
@@ -182,19 +277,24 @@ def extract(backbone: Backbone, images: torch.Tensor, *, factor: int = 1, size: 
     """
     check_images("images", images, channels=3)
     check_int("size", size)
-    check_int("batch_size", batch_size)
+    batch_size = check_int("batch_size", batch_size) if batch_size is not None else 64 if backbone.fast else 500
     device = backbone.device
     batch_size = max(1, min(batch_size, len(images)))
     out = torch.empty(len(images), backbone.dim, device=device)
     bar = tqdm(range(0, len(images), batch_size), desc=desc or f"{backbone.name} x{factor}",
                disable=not progress, leave=False)
     for start in bar:
-        x = _preprocess(images[start:start + batch_size].to(device, non_blocking=True), factor, size)
+        x = _preprocess(images[start:start + batch_size].to(device, non_blocking=True), factor, size,
+                        channels_last=backbone.fast is None)
         n = len(x)
         if n < batch_size:  # pad the last batch: one input shape, so a compiled network never recompiles
-            x = torch.cat([x, x.new_zeros(batch_size - n, *x.shape[1:])]).contiguous(memory_format=torch.channels_last)
-        with bf16_autocast(device):
-            out[start:start + n] = backbone.net(x)[:n].float()
+            x = torch.cat([x, x.new_zeros(batch_size - n, *x.shape[1:])])
+            x = x.contiguous(memory_format=torch.channels_last) if backbone.fast is None else x
+        if backbone.fast is not None:
+            out[start:start + n] = backbone.fast(x)[:n]
+        else:
+            with bf16_autocast(device):
+                out[start:start + n] = backbone.net(x)[:n].float()
     return out
 
 
@@ -202,11 +302,11 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
              size: int = 224, cache: bool = True, progress: bool = True) -> torch.Tensor:
     """:func:`extract` with a disk cache, so a second run of a notebook skips extraction.
 
-    The cache file ``<data>/cache/features/<backbone>-<tap>-<dataset>-x<factor>-<hash>.pt``
+    The cache file ``<data>/cache/features/<backbone>-<tap>-<dataset>-x<factor>-...-<hash>.pt``
     is keyed by backbone, tap, dataset (name and split, as the caller spells it), the
-    degradation (factor and :data:`lrlib.degrade.DEGRADE_VERSION`), the input size and a fingerprint of the
-    images themselves, so a
-    changed subset never reuses stale features. A damaged cache file (unreadable, or not
+    degradation (factor and :data:`lrlib.degrade.DEGRADE_VERSION`), the input size, the numeric path
+    (:attr:`Backbone.numerics`: an OpenVINO or float32 result is never served for a bf16 one) and a fingerprint
+    of the images themselves, so a changed subset never reuses stale features. A damaged cache file (unreadable, or not
     (N, dim) features) is set aside with a warning naming it, and the features are extracted again.
 
     Returns:
@@ -219,7 +319,8 @@ def features(backbone: Backbone, images: torch.Tensor, *, dataset: str, factor: 
         return extract(backbone, images, factor=factor, size=size, progress=progress)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
     path = cache_dir() / "features" / (
-        f"{backbone.name}-{backbone.tap}-{safe}-x{factor}-s{size}-d{DEGRADE_VERSION}-{fingerprint(images)}.pt")
+        f"{backbone.name}-{backbone.tap}-{safe}-x{factor}-s{size}-d{DEGRADE_VERSION}-{backbone.numerics}-"
+        f"{fingerprint(images)}.pt")
     if path.exists():
         try:
             cached = torch.load(path, map_location=backbone.device)

@@ -3,9 +3,9 @@
 Examples::
 
     lrlib lab                            # JupyterLab on notebooks/, with the "Python (lrlib)" kernel
-    lrlib reproduce                      # every notebook, quick on a CUDA GPU, smoke otherwise
+    lrlib reproduce                      # every notebook: quick on a CUDA GPU, else cpu (smoke without its data)
     lrlib reproduce --profile quick --only 01
-    lrlib reproduce --profile quick --only 05 --publish   # on a GPU: refresh the committed notebook
+    lrlib reproduce --profile cpu --only 05 --publish     # refresh the committed notebook (they are cpu runs)
     lrlib data list
     lrlib data fetch cifar10
 """
@@ -29,13 +29,17 @@ def _reproduce(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from .runner import NotebookFailed, execute, notebooks, publish, write_report
+    from .runner import NotebookFailed, choose_profile, execute, notebooks, publish, write_report
 
-    profile = args.profile or ("quick" if torch.cuda.is_available() else "smoke")
-    if args.publish and profile != "quick":
-        print(f"error: --publish needs --profile quick (the committed notebooks are quick runs); got {profile!r}",
-              file=sys.stderr)
+    if args.publish and args.profile not in ("cpu", "quick"):
+        print(f"error: --publish needs --profile cpu (the committed notebooks are cpu runs) or quick; got "
+              f"{args.profile!r}", file=sys.stderr)
         return 2
+    todo = notebooks(args.only)
+    banner = None
+    profile = args.profile
+    if profile is None:
+        profile, banner = choose_profile(todo, gpu=torch.cuda.is_available())
     out = Path(args.out or repo_root() / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}")
     if out.exists() and not out.is_dir():
         print(f"error: --out {out} is a file, not a folder; choose another --out", file=sys.stderr)
@@ -44,7 +48,6 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"error: run folder {out} exists and is not empty; choose another --out", file=sys.stderr)
         return 2
     make_folder(out)  # a file above it: a ValueError that names it (main prints it)
-    todo = notebooks(args.only)
     print(f"running {len(todo)} notebook(s) with the {profile!r} profile into {out}")
     done = []
     for nb in (bar := tqdm(todo, unit="notebook")):
@@ -55,7 +58,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             bar.close()
             print(f"\nerror: {err}\nthe partly executed notebook is {out / nb.name}", file=sys.stderr)
             return 1
-    report = write_report(done, out, profile)
+    report = write_report(done, out, profile, banner=banner)
     print(f"report: {report}")
     if args.publish:
         for run in done:
@@ -139,15 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="execute the notebooks with papermill and write a report",
                          description="Execute every notebook (or those named by --only) into a run folder "
                                      "and write REPORT.md with the paper-vs-ours tables and the figures.")
-    rep.add_argument("--profile", choices=["smoke", "quick", "paper"],
-                     help="smoke: CPU, seconds; quick: one GPU, minutes; paper: the papers' settings "
-                          "(default: quick when a CUDA GPU is present, else smoke)")
+    rep.add_argument("--profile", choices=["smoke", "cpu", "quick", "paper"],
+                     help="smoke: CPU, seconds, no real data; cpu: real data, minutes on a laptop's CPU (the published "
+                          "notebooks); quick: one GPU, minutes; paper: the papers' settings (default: quick with a "
+                          "CUDA GPU, else cpu, fetching missing data when online, else smoke with a warning)")
     rep.add_argument("--only", nargs="+", metavar="NN", help="notebook number prefixes, e.g. --only 01 04")
     rep.add_argument("--out", help="run folder (default: runs/<date>-<profile>)")
     rep.add_argument("--timeout", type=_positive_int, default=3600, help="seconds allowed per cell (default 3600)")
     rep.add_argument("--publish", action="store_true",
-                     help="after a successful quick run, replace the committed notebooks (cleaned of papermill's "
-                          "metadata) and their results/ files with the new ones")
+                     help="after a successful cpu (or quick) run, replace the committed notebooks (cleaned of "
+                          "papermill's metadata) and their results/ files with the new ones")
     rep.set_defaults(func=_reproduce)
     dat = sub.add_parser("data", help="list or fetch the course data sets",
                          description="Data live in ./data (or $LRLIB_DATA). 'fetch' downloads when online, "

@@ -16,6 +16,7 @@ import torch
 from .checks import check_finite
 
 __all__ = ["distance_stats", "pair_distances", "class_distances", "retrieval_distances", "average_precision",
+           "retrieval_aps", "bootstrap_interval",
            "retrieval_map", "psnr", "knn_accuracy", "radial_power_spectrum", "mean_log_power"]
 
 ArrayLike = np.ndarray | torch.Tensor  # any (..) array; tensors may live on the GPU
@@ -208,7 +209,15 @@ def average_precision(scores: ArrayLike, labels: ArrayLike, *, voc07: bool = Fal
 
 def retrieval_map(query: ArrayLike, database: ArrayLike, relevant: ArrayLike, *, ignore: ArrayLike | None = None,
                   ap: str = "all-point") -> float:
-    """Mean average precision of retrieval by Euclidean distance.
+    """Mean average precision of retrieval by Euclidean distance: the mean of :func:`retrieval_aps`, whose
+    arguments and errors it shares."""
+    return float(retrieval_aps(query, database, relevant, ignore=ignore, ap=ap).mean())
+
+
+def retrieval_aps(query: ArrayLike, database: ArrayLike, relevant: ArrayLike, *, ignore: ArrayLike | None = None,
+                  ap: str = "all-point") -> torch.Tensor:
+    """The average precision of each query's retrieval by Euclidean distance (their mean is the mAP; their spread
+    gives its interval, :func:`bootstrap_interval`).
 
     Args:
         query: (Q, D) query features.
@@ -223,8 +232,8 @@ def retrieval_map(query: ArrayLike, database: ArrayLike, relevant: ArrayLike, *,
             precision j / r (1 at r = 0) and (j + 1) / (r + 1), summed with weight 1 / (number relevant).
 
     Returns:
-        The mean over queries of the AP of the database ranked by increasing distance (ties by a
-        stable sort); queries with no relevant item left are skipped.
+        (Q',) float64 APs of the database ranked by increasing distance (ties by a stable sort), one per query
+        with a relevant item left (the others are skipped).
 
     Raises:
         ValueError: shapes that do not pair up, NaN or infinite features, ``relevant`` or ``ignore`` other
@@ -255,7 +264,33 @@ def retrieval_map(query: ArrayLike, database: ArrayLike, relevant: ArrayLike, *,
     aps = torch.cat(aps)
     if len(aps) == 0:
         raise ValueError("no query has a relevant database item: mAP is undefined")
-    return float(aps.mean())
+    return aps
+
+
+def bootstrap_interval(values: ArrayLike, statistic: str = "mean", *, resamples: int = 1000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the ``statistic`` (``"mean"`` or ``"var"``, the population variance) of
+    ``values`` (N,): the statistic of ``resamples`` draws of N values with replacement, its ``level`` central range.
+    What a statistic of N images would scatter by over other draws of N images.
+
+    Raises:
+        ValueError: ``values`` not (N,) finite numbers with N >= 1, an unknown ``statistic``, ``resamples`` not an
+            int >= 1, ``level`` outside (0, 1).
+    """
+    v = _tensor(values, "values", 1).double().cpu()
+    if len(v) == 0 or not torch.isfinite(v).all():
+        raise ValueError(f"values must be (N,) finite numbers, N >= 1; got {len(v)} values"
+                         f"{'' if len(v) == 0 else ' with NaN or infinities'}")
+    if statistic not in ("mean", "var"):
+        raise ValueError(f"statistic must be 'mean' or 'var'; got {statistic!r}")
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise ValueError(f"resamples must be an int >= 1; got {resamples!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
+    draws = v[torch.randint(0, len(v), (resamples, len(v)), generator=torch.Generator().manual_seed(seed))]
+    stats = draws.mean(1) if statistic == "mean" else draws.var(1, unbiased=False)
+    low, high = torch.quantile(stats, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))
+    return float(low), float(high)
 
 
 def _pair_mask(x, name: str, shape: tuple[int, int]) -> torch.Tensor:

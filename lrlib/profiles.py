@@ -1,7 +1,9 @@
-"""Run profiles (smoke / quick / paper) and the one set-up call every notebook makes.
+"""Run profiles (smoke / cpu / quick / paper) and the one set-up call every notebook makes.
 
 * ``smoke``: CPU, seconds, tiny real samples that ship with installed packages (tests).
-* ``quick``: one GPU, minutes, real data (the published notebooks).
+* ``cpu``: real data, minutes on a laptop's CPU (2 cores: at most 10 minutes a notebook, 20 for 04): the
+  published notebooks. Every cut against ``quick`` is named in its notebook.
+* ``quick``: one GPU, minutes, real data.
 * ``paper``: the papers' own settings and datasets.
 
 The profile comes from the notebook's ``profile`` parameter, else the environment
@@ -22,11 +24,12 @@ import numpy as np
 import torch
 
 from .checks import check_int
-from .device import as_device
+from .device import as_device, describe, numerics
+from .results import RunCache, git_commit
 
-__all__ = ["PROFILES", "SETTINGS", "Run", "resolve_profile", "seed_everything", "setup"]
+__all__ = ["PROFILES", "SETTINGS", "Run", "resolve_profile", "seed_everything", "setup", "cuts"]
 
-PROFILES = ("smoke", "quick", "paper")
+PROFILES = ("smoke", "cpu", "quick", "paper")
 
 FACTORS = [2, 3, 4, 5, 6, 7, 8]  # area ratios 1/4 ... 1/64, FSR paper Fig. 2 and Table 1
 
@@ -35,17 +38,26 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": dict(backbones=["efficientnet_lite0"], factors=FACTORS, input_size=112,
                       small=dict(name="samples", split="all", size=32),
                       photos=[dict(name="samples", split="all", size=128)],
-                      tsne_points=40, tsne_factor=4, knn_k=3),
+                      tsne_points=40, tsne_factor=4, knn_k=3, resamples=100),
+        # A 2-core CPU, at most 10 minutes: 3,000 of the 10,000 CIFAR-10 test images (stratified, 300 a class) at
+        # every ratio, all 120 photos; features through OpenVINO at about 100 img/s (lrlib.backbones), so about
+        # 25,000 extractions take 4 minutes. Cuts against quick (in the notebook): the images (intervals about
+        # 1.8x wider) and the t-SNE points (1,000).
+        "cpu": dict(backbones=["efficientnet_lite0"], factors=FACTORS, input_size=224,
+                    small=dict(name="cifar10", split="test", limit=3000),
+                    photos=[dict(name="b100", split="all", size=256),
+                            dict(name="urban100", split="all", size=256)],
+                    tsne_points=1000, tsne_factor=4, knn_k=10, resamples=1000),
         "quick": dict(backbones=["efficientnet_lite0"], factors=FACTORS, input_size=224,
                       small=dict(name="cifar10", split="test", size=None),
                       photos=[dict(name="b100", split="all", size=256),
                               dict(name="urban100", split="all", size=256)],
-                      tsne_points=3000, tsne_factor=4, knn_k=10),
+                      tsne_points=3000, tsne_factor=4, knn_k=10, resamples=1000),
         "paper": dict(backbones=["vgg16", "resnet101"], factors=FACTORS, input_size=224,
                       small=dict(name="cifar10", split="test", size=None),
                       photos=[dict(name="b100", split="all", size=256),
                               dict(name="urban100", split="all", size=256)],
-                      tsne_points=5000, tsne_factor=4, knn_k=10),
+                      tsne_points=5000, tsne_factor=4, knn_k=10, resamples=1000),
     },
     "02_fsr_gan": {
         # ``small``: the labelled set (G trains on ``train``, class retrieval on ``test``, as in notebook 01); ``photos``:
@@ -63,6 +75,18 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                                   train_crops=4, test_crops=3),
                       gan=dict(epochs=1, batch_size=64, critic_steps=1), seeds=[0], held_fraction=0.2, knn_k=3,
                       reference_pairs=5_000, retrieval_sets=[]),
+        # A 2-core CPU, first sizing (its own issue refines it): features through OpenVINO at about 100 img/s are the
+        # cost, so 2,000 CIFAR-10 training images for G and 1,000 test images, four ratios 1/4 ... 1/64, T91 crops
+        # for G and 50 test photos; image SR trained for 100 steps of 16 patches, at factors 2 and 4 only.
+        "cpu": dict(backbone="efficientnet_lite0", input_size=224, factors=[2, 4, 6, 8], sr_factors=[2, 4],
+                    sr_networks=["srcnn", "vdsr"], sr_steps=100, sr_batch=16,
+                    small=dict(train=dict(name="cifar10", split="train", limit=2000),
+                               test=dict(name="cifar10", split="test", limit=1000)),
+                    photos=dict(train=[dict(name="t91")],
+                                test=[dict(name="urban100"), dict(name="b100", start=70)], max_side=320, crop=96,
+                                train_crops=8, test_crops=4),
+                    gan=dict(batch_size=256), seeds=[0, 1, 2], held_fraction=0.1, knn_k=10,
+                    reference_pairs=50_000, retrieval_sets=[]),
         # One GPU (goal: the whole notebook in 2 minutes on an H200): 10,000 CIFAR-10 training images for G, the
         # whole test set for retrieval; batches of 1,024 (the paper's 64 would make each training ~16x longer).
         "quick": dict(backbone="efficientnet_lite0", input_size=224, factors=[2, 3, 4, 5, 6, 8], sr_factors=[2, 3, 4],
@@ -92,15 +116,22 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # per C (lrlib.svm.fit_svms); ``resamples``: the paired bootstrap over test images (gap_table).
         # Tiny widths, a few iterations on the bundled photos: every code path runs, no number means anything.
         "smoke": dict(backbone="efficientnet_lite0", input_size=112, sets={"samples": (None, 10)}, factors=[4],
-                      n1s=[16, 32], n2s=[4, 8], epochs=30, batch_size=1000, learning_rate=0.01,
+                      n_test=None, n1s=[16, 32], n2s=[4, 8], epochs=30, batch_size=1000, learning_rate=0.01,
                       cs=[0.01, 0.1, 1.0, 10.0, 100.0], svm_iter=50, resamples=200, tsne_points=40, knn_k=3),
+        # A 2-core CPU, first sizing (its own issue refines it): 5,000 CIFAR-10 and 2,000 Fashion-MNIST training
+        # images, 2,000 test images each (``n_test``), at 8x8 and 16x16: about 33,000 extractions through OpenVINO;
+        # a 3 x 3 grid of narrower networks trained for 100 epochs instead of 1,000.
+        "cpu": dict(backbone="efficientnet_lite0", input_size=224,
+                    sets={"cifar10": (5000, 1000), "fashion-mnist": (2000, 400)}, n_test=2000, factors=[4, 2],
+                    n1s=[256, 512, 1024], n2s=[20, 100, 500], epochs=100, batch_size=1000, learning_rate=0.01,
+                    cs=[1e-2, 0.1, 1.0, 10.0], svm_iter=50, resamples=1000, tsne_points=1000, knn_k=10),
         # CIFAR-10 as in the brief of notebook 03: 5,000 training images (VOC2007 trainval's size), 1,000 of them held
         # out; LR at 8x8 (the headline) and 16x16; Fashion-MNIST as a second set; the paper's whole grid. The
         # schedule follows "1,000 epochs" (4,000 iterations over 4,000 images), not the 31,561 iterations (25,193
         # here): the grid's 30 networks and Table 1's, each trained that long, would not fit the GPU budget (the
         # whole notebook in about 1.5 minutes on one H200).
         "quick": dict(backbone="efficientnet_lite0", input_size=224,
-                      sets={"cifar10": (5000, 1000), "fashion-mnist": (5000, 1000)}, factors=[4, 2],
+                      sets={"cifar10": (5000, 1000), "fashion-mnist": (5000, 1000)}, n_test=None, factors=[4, 2],
                       n1s=[256, 512, 1024, 2048, 4096], n2s=[20, 100, 200, 500, 1000, 2048], epochs="1,000 epochs",
                       batch_size=1000, learning_rate=0.01, cs=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3], svm_iter=50,
                       resamples=1000, tsne_points=1000, knn_k=10),
@@ -108,7 +139,7 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # first present class) and test (4,952), whole photos resized to 224x224 and LR = 32x32 (factor 7 of 224);
         # targets (N, 20) in {1, 0, -1} from the devkit, the paper's per-class APs beside ours; its iteration count.
         # Get the data with lrlib.data.fetch("voc2007").
-        "paper": dict(backbone="resnet101", input_size=224, sets={"voc2007": (None, 1000)}, factors=[7],
+        "paper": dict(backbone="resnet101", input_size=224, sets={"voc2007": (None, 1000)}, n_test=None, factors=[7],
                       n1s=[256, 512, 1024, 2048, 4096], n2s=[20, 100, 200, 500, 1000, 2048],
                       epochs="31,561 iterations", batch_size=1000, learning_rate=0.01,
                       cs=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3], svm_iter=100, resamples=1000, tsne_points=3000,
@@ -119,26 +150,35 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # baseline, DFD and its lambda = 0 control over the seeds); lrlib.studies.distillation.plan counts the work.
         # Short schedules on tiny real photos: every code path runs, no number means anything.
         "smoke": dict(starts={"samples": {"alexnet": ["teacher", "baseline"], "vgg16": ["teacher"],
-                                          "resnet18": ["teacher"]}},
+                                          "resnet18": ["teacher"]}}, train_limit=None, table2_arch="resnet18",
                       factors=[4], seeds=[0, 1], lam=2.0, lambdas=[0.1, 2.0, 10.0], sweep_archs=["alexnet"],
                       teacher=dict(epochs=2, batch_size=8, learning_rate=0.02, bf16=False),
                       base=dict(epochs=2, batch_size=8, learning_rate=0.02, bf16=False),
                       finetune=dict(epochs=1, batch_size=8, learning_rate=0.01, bf16=False),
                       sr_networks=["espcn", "vdsr"], sr_steps=5),
+        # A 2-core CPU, first sizing (its own issue refines it): AlexNet, the paper's own network and the cheapest
+        # here (about 1,000 training images a second on 2 AMD EPYC cores; ResNet-18 trains at 25), on 5,000 CIFAR-10
+        # training images (``train_limit``), 8x8 and 16x16, 3 seeds; Table 2 on AlexNet with ESPCN.
+        "cpu": dict(starts={"cifar10": {"alexnet": ["teacher"]}}, train_limit=5000, table2_arch="alexnet",
+                    factors=[4, 2], seeds=[0, 1, 2], lam=2.0, lambdas=[0.5, 2.0, 5.0], sweep_archs=["alexnet"],
+                    teacher=dict(epochs=10, batch_size=128, learning_rate=0.05, bf16=False),
+                    base=dict(epochs=8, batch_size=128, learning_rate=0.05, bf16=False),
+                    finetune=dict(epochs=3, batch_size=128, learning_rate=0.02, bf16=False),
+                    sr_networks=["espcn"], sr_steps=300),
         # One GPU, one short command (goal: the whole notebook in 4 minutes on an H200): one-cycle schedules, label
         # smoothing, bf16. Every network on CIFAR-10 at 8x8 and 16x16 over 3 seeds; the second start (from the LR
         # baseline) and the lambda sweep for ResNet-18 only; Fashion-MNIST (standing in for SVHN, which is not to
         # be had offline) for ResNet-18. What these cuts cost is said in the notebook.
         "quick": dict(starts={"cifar10": {"alexnet": ["teacher"], "vgg16": ["teacher"],
                                           "resnet18": ["teacher", "baseline"]},
-                              "fashion-mnist": {"resnet18": ["teacher"]}},
+                              "fashion-mnist": {"resnet18": ["teacher"]}}, train_limit=None, table2_arch="resnet18",
                       factors=[4, 2], seeds=[0, 1, 2], lam=2.0, lambdas=[0.5, 1.0, 2.0, 5.0], sweep_archs=["resnet18"],
                       teacher=dict(epochs=12), base=dict(epochs=5), finetune=dict(epochs=2, learning_rate=0.05),
                       sr_networks=["espcn", "vdsr"], sr_steps=1500),
         # The paper: SGD, momentum 0.9, weight decay 5e-4, batch 128, 100 epochs, crop and flip; both starts
         # everywhere, the whole lambda sweep for every network.
         "paper": dict(starts={name: {arch: ["teacher", "baseline"] for arch in ("alexnet", "vgg16", "resnet18")}
-                              for name in ("cifar10", "svhn")},
+                              for name in ("cifar10", "svhn")}, train_limit=None, table2_arch="resnet18",
                       factors=[4, 2], seeds=[0, 1, 2], lam=2.0, lambdas=[0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0],
                       sweep_archs=["alexnet", "vgg16", "resnet18"],
                       teacher=dict(epochs=100, batch_size=128, learning_rate=0.1, schedule="step", label_smoothing=0.0,
@@ -159,6 +199,18 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                       fit=dict(steps=3, batch_size=4, learning_rate=2e-4, lr_patch=16, blocks1=[1, 1, 1, 1],
                                blocks2=[1, 1, 1, 1, 1], edsr_blocks=1, width=16),
                       ratio=0.8, tol=3.0, speed=dict(size=[32, 32], batch=2)),
+        # A 2-core CPU, first sizing (its own issue refines it): scale x2; width 32 and two blocks per level network
+        # (EDSR baseline: 4 blocks), 200 steps of 16 patches for every method; Urban100 photos at 512 px; graf and
+        # 10 warped pairs (a SIFT of one photo takes about 0.3 s here).
+        "cpu": dict(scales=[2], cascade_check=[dict(name="set14")],
+                    train=[dict(name="t91"), dict(name="b100", stop=20)],
+                    test={"Set5": dict(name="set5"), "Set14": dict(name="set14"),
+                          "Urban100 (20)": dict(name="urban100", max_side=512)},
+                    graf=True, warped=[dict(name="urban100", stop=5, max_side=480), dict(name="b100", start=70, stop=75)],
+                    strength=0.15, spectrum=dict(name="urban100", max_side=640),
+                    fit=dict(steps=200, batch_size=16, learning_rate=2e-4, lr_patch=32, blocks1=[2, 2, 2, 2],
+                             blocks2=[2, 2, 2, 2, 2], edsr_blocks=4, width=32),
+                    ratio=0.8, tol=3.0, speed=dict(size=[128, 128], batch=4)),
         # One GPU, one short command (goal: 3 minutes on an H200): T91 and 70 B100 photos train; Set5, Set14 and
         # the Urban100 subset test; graf and warped copies of Urban100 and 15 more B100 photos give the matching
         # pairs. The level networks are bound by kernel launches, not FLOPs, so each step takes a batch of 64
@@ -185,6 +237,23 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                       ratio=0.8, tol=3.0, speed=dict(size=[128, 128], batch=16)),
     },
 }
+
+
+def cuts(notebook: str, profile: str, against: str = "quick") -> "pd.DataFrame":
+    """The settings in which ``profile`` differs from ``against`` for ``notebook``: one row per setting, the two
+    values side by side (what a ``cpu`` run gives up against ``quick``; its notebook says what each costs).
+
+    Raises:
+        ValueError: an unknown notebook or profile.
+    """
+    import pandas as pd
+
+    if notebook not in SETTINGS:
+        raise ValueError(f"unknown notebook {notebook!r}; known: {sorted(SETTINGS)}")
+    mine, theirs = (SETTINGS[notebook][resolve_profile(p)] for p in (profile, against))
+    rows = {key: {profile: repr(mine.get(key, "-")), against: repr(theirs.get(key, "-"))}
+            for key in dict.fromkeys([*mine, *theirs]) if mine.get(key) != theirs.get(key)}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[profile, against]).rename_axis("setting")
 
 
 def resolve_profile(profile: str | None = None) -> str:
@@ -245,6 +314,16 @@ class Run:
     def summary(self) -> str:
         """One line that is the same on every machine (nbval checks it): notebook, profile, seed."""
         return f"{self.notebook}: profile={self.profile} seed={self.seed}"
+
+    def where(self) -> str:
+        """Where this run runs, for its set-up line: device, numeric path and commit
+        (``"AMD EPYC, 2 cores (cpu-fp32), commit 1a2b3c4"``)."""
+        return f"{describe(self.device)} ({numerics(self.device)}), commit {git_commit()}"
+
+    def cache(self) -> RunCache:
+        """This notebook's cache of finished trainings under this profile and this device's numerics
+        (``<cache>/runs/<NN>-<profile>/``), so a ``cpu`` run is never served a ``quick`` result, nor float32 for bf16."""
+        return RunCache.named(f"{self.notebook[:2]}-{self.profile}", numerics(self.device))
 
 
 def setup(notebook: str, profile: str | None = None, seed: int = 0, device: str | None = None) -> Run:

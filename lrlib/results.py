@@ -31,9 +31,10 @@ from typing import Any
 
 import torch
 
+from .device import describe, numerics
 from .paths import cache_dir, make_folder, repo_root, set_aside, write_atomic
 
-__all__ = ["results_dir", "published_dir", "provenance", "save_results", "load_results", "fingerprint", "RunCache"]
+__all__ = ["results_dir", "published_dir", "git_commit", "provenance", "save_results", "load_results", "fingerprint", "RunCache"]
 
 
 def results_dir() -> Path:
@@ -51,7 +52,9 @@ def published_dir() -> Path:
     return repo_root() / "results"
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
+    """The checkout's short commit, ``-dirty`` when tracked files differ from it (``$LRLIB_GIT_COMMIT`` where there is
+    no ``.git``), ``"unknown"`` without git."""
     if os.environ.get("LRLIB_GIT_COMMIT"):  # set where the checkout has no .git (e.g. a copy on a GPU host)
         return os.environ["LRLIB_GIT_COMMIT"]
     try:
@@ -65,13 +68,13 @@ def _git_commit() -> str:
 
 
 def provenance(profile: str, device: str | torch.device, **extra: Any) -> dict[str, Any]:
-    """Facts about the run: commit, profile, device name, library versions, date, plus ``extra``."""
-    device = torch.device(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    """Facts about the run: commit, profile, device (the GPU's name, or the CPU's model and cores), its numeric
+    path (``"cpu-fp32"``, ``"cuda-bf16"``: :func:`lrlib.device.numerics`), library versions, date, plus ``extra``."""
     return {
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "profile": profile,
-        "device": name,
+        "device": describe(device),
+        "numerics": numerics(device),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -170,23 +173,30 @@ class RunCache:
     """Finished trainings, one JSON (and optionally weights) per run key, so an interrupted notebook resumes.
 
     Keys are hashed from everything that defines a run (architecture, data, factor, method, lambda,
-    initialisation, seed and the whole training configuration). The cache also keeps a ledger of the
+    initialisation, seed and the whole training configuration), and from ``numerics``, the numeric path the
+    trainings take (:func:`lrlib.device.numerics`, e.g. ``"cpu-fp32"``), so a float32 result is never served for a
+    bf16 one. A notebook opens its cache with ``run.cache()`` (:meth:`lrlib.profiles.Run.cache`): one folder per
+    notebook and profile, its device's numerics. The cache also keeps a ledger of the
     runs it served or stored since it was opened (:meth:`ledger`), so a notebook that resumed can
     still report how much training its numbers took.
     """
 
-    def __init__(self, folder: str | Path | None):
+    def __init__(self, folder: str | Path | None, numerics: str | None = None):
         self.folder = Path(folder) if folder else None
+        self.numerics = numerics
         self._used: dict[str, dict] = {}
 
     @classmethod
-    def named(cls, name: str) -> "RunCache":
+    def named(cls, name: str, numerics: str | None = None) -> "RunCache":
         """The cache ``<$LRLIB_CACHE or data/cache>/runs/<name>``."""
-        return cls(cache_dir() / "runs" / name)
+        return cls(cache_dir() / "runs" / name, numerics)
 
-    @staticmethod
-    def _name(key: dict) -> str:
-        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    def _full(self, key: dict) -> dict:
+        """``key`` with this cache's numerics: what is hashed and stored."""
+        return key if self.numerics is None else {**key, "numerics": self.numerics}
+
+    def _name(self, key: dict) -> str:
+        digest = hashlib.sha1(json.dumps(self._full(key), sort_keys=True).encode()).hexdigest()[:16]
         return f"{key.get('method', 'run')}-{digest}"
 
     def _path(self, key: dict, suffix: str) -> Path | None:
@@ -200,7 +210,7 @@ class RunCache:
             return None
         try:
             record = json.loads(path.read_text())
-            if record.get("key") != json.loads(json.dumps(key)):
+            if record.get("key") != json.loads(json.dumps(self._full(key))):
                 raise ValueError("it was written for another key")
         except (ValueError, AttributeError, UnicodeDecodeError) as err:
             set_aside(path, str(err))
@@ -211,14 +221,14 @@ class RunCache:
         return record
 
     def put(self, key: dict, record: dict, model: torch.nn.Module | None = None) -> None:
-        self._used[self._name(key)] = {"key": key, **record, "loaded": False}
+        self._used[self._name(key)] = {"key": self._full(key), **record, "loaded": False}
         if self.folder is None:
             return
         if model is not None:
             buffer = io.BytesIO()
             torch.save(model.state_dict(), buffer)
             write_atomic(self._path(key, ".pt"), buffer.getvalue())
-        write_atomic(self._path(key, ".json"), json.dumps({"key": key, **record}, indent=1))
+        write_atomic(self._path(key, ".json"), json.dumps({"key": self._full(key), **record}, indent=1))
 
     def ledger(self) -> dict[str, float]:
         """The runs served (``loaded``) or stored (``trained``) since this cache was opened, and

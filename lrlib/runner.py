@@ -24,7 +24,11 @@ from .results import published_dir
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
-__all__ = ["NotebookFailed", "notebooks", "execute", "write_report", "clean_notebook", "publish"]
+__all__ = ["NotebookFailed", "notebooks", "datasets_needed", "choose_profile", "execute", "write_report",
+           "clean_notebook", "publish"]
+
+#: What ``lrlib data list`` says of a data set a run can read as it is.
+_READY = ("ready", "ships with packages")
 
 
 # ipykernel >= 7 logs "Kernel is running over TCP without encryption ..." at every start, from the kernel
@@ -65,6 +69,61 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
             raise ValueError(f"no notebook matches --only {' '.join(only)}; "
                              f"available: {[p.stem for p in sorted((repo_root() / 'notebooks').glob('*.ipynb'))]}")
     return found
+
+
+def datasets_needed(notebook: str, profile: str) -> list[str]:
+    """The registry's data sets that ``notebook``'s ``profile`` settings name (as a ``name=``, a key or a value),
+    folders you name yourself (``images``, ``pairs``) left out."""
+    from . import data
+    from .profiles import SETTINGS
+
+    names, found = set(data.datasets()) - {"images", "pairs"}, set()
+
+    def walk(x: object) -> None:
+        if isinstance(x, dict):
+            found.update(k for k in x if k in names)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+        elif isinstance(x, str) and x in names:
+            found.add(x)
+
+    walk(SETTINGS[notebook][profile])
+    return sorted(found)
+
+
+def choose_profile(todo: list[Path], *, gpu: bool, progress: bool = True) -> tuple[str, str | None]:
+    """The profile ``make reproduce`` runs when none is named, and a banner for the report (None if all is well).
+
+    With a GPU, ``quick``. Without one, ``cpu`` where its data are there; data that are missing are fetched first
+    (with a progress bar) where the machine is online. If some cannot be had (offline), it says which and where to
+    put them, and runs ``smoke`` with a banner saying its numbers mean nothing.
+    """
+    from . import data
+
+    if gpu:
+        return "quick", None
+    needed = sorted({name for nb in todo for name in datasets_needed(nb.stem, "cpu")})
+    missing = {}
+    for name in needed:
+        if data.status(name) in _READY:
+            continue
+        print(f"data set {name!r} is missing: fetching it", flush=True)
+        try:
+            data.fetch(name, progress=progress)
+        except (data.DatasetMissing, ValueError) as err:
+            missing[name] = str(err)
+    if not missing:
+        return "cpu", None
+    print("these data sets are missing and could not be fetched (offline?); put them in place to run the 'cpu' "
+          "profile (see data/README.md):\n" + "\n".join(f"- {n}: {why}" for n, why in missing.items()), flush=True)
+    print("running the 'smoke' profile instead: its numbers mean nothing", flush=True)
+    return "smoke", (f"**A smoke run: its numbers mean nothing.** This machine has no GPU and lacks the data of the "
+                     f"`cpu` profile ({', '.join(missing)}), so every notebook ran on the tiny photos that ship with "
+                     f"scikit-image and scikit-learn, only to show that the code runs. Put the data in place "
+                     f"(`lrlib data list`, `data/README.md`) and run `make reproduce` again.")
 
 
 def execute(notebook: Path, out_dir: Path, profile: str, *, timeout: int = 3600) -> Executed:
@@ -113,9 +172,9 @@ def _last_started_cell(executed: Path) -> int | None:
     return started[-1] + 1 if started else None
 
 
-def write_report(runs: list[Executed], out_dir: Path, profile: str) -> Path:
-    """Write ``out_dir/REPORT.md``: the wall time of every notebook and of each of its parts (the seconds of its
-    code cells, summed under each Markdown heading), then what its ``report`` cells showed.
+def write_report(runs: list[Executed], out_dir: Path, profile: str, *, banner: str | None = None) -> Path:
+    """Write ``out_dir/REPORT.md``: ``banner`` first if given, the wall time of every notebook and of each of its
+    parts (the seconds of its code cells, summed under each Markdown heading), then what its ``report`` cells showed.
 
     Per notebook, under the notebook's own headings: tables as Markdown (HTML-only tables as their plain
     text), figures as PNG files in ``out_dir/figures`` named after their heading
@@ -124,7 +183,7 @@ def write_report(runs: list[Executed], out_dir: Path, profile: str) -> Path:
     """
     import nbformat
 
-    lines = [f"# lrlib run report ({profile} profile)", "",
+    lines = [f"# lrlib run report ({profile} profile)", "", *([f"> {banner}", ""] if banner else []),
              "| notebook | wall time (s) |", "| --- | ---: |"]
     lines += [f"| {r.name} | {r.seconds:.1f} |" for r in runs]
     figures = out_dir / "figures"
@@ -259,7 +318,7 @@ def clean_notebook(path: Path) -> None:
 
 def publish(run: Executed, out_dir: Path, *, notebooks_dir: Path | None = None,
             results: Path | None = None) -> list[Path]:
-    """Put an executed ``quick`` run where readers see it: the cleaned notebook over ``notebooks/`` and its
+    """Put an executed ``cpu`` (or ``quick``) run where readers see it: the cleaned notebook over ``notebooks/`` and its
     results file (``out_dir/results/<name>.json``) into the committed ``results/`` (:func:`lrlib.results.published_dir`,
     which nothing else writes). Both are written atomically; the versions they replace stay in git. Returns the
     paths written."""

@@ -129,8 +129,71 @@ def test_publish_copies_the_cleaned_notebook_and_its_results(tmp_path):
     assert json.loads(written[1].read_text()) == {"numbers": {"a": 1}}
 
 
-def test_cli_publish_needs_the_quick_profile(capsys):
+@pytest.mark.parametrize("profile", [None, "smoke", "paper"])
+def test_cli_publish_needs_the_cpu_or_quick_profile(capsys, profile):
     from lrlib.cli import main
 
-    assert main(["reproduce", "--profile", "smoke", "--publish", "--only", "01"]) == 2
-    assert "--publish needs --profile quick" in capsys.readouterr().err
+    assert main(["reproduce", *(["--profile", profile] if profile else []), "--publish", "--only", "01"]) == 2
+    assert "--publish needs --profile cpu" in capsys.readouterr().err
+
+
+def _photos(folder, n=2):
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (48, 40), (i * 40, 90, 200)).save(folder / f"{i}.png")
+
+
+def _cifar_pickles(root):
+    """torchvision's CIFAR-10 layout with one tiny batch per split: what ``status`` counts as ready."""
+    import pickle
+
+    import numpy as np
+
+    folder = root / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]}
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [b"a", b"b"]}))
+
+
+def test_datasets_needed_reads_the_settings():
+    assert runner.datasets_needed("01_degradation", "cpu") == ["b100", "cifar10", "urban100"]
+    assert runner.datasets_needed("01_degradation", "smoke") == ["samples"]
+    assert set(runner.datasets_needed("05_dog_sr_sift", "cpu")) >= {"t91", "set5", "graf"}
+
+
+def test_choose_profile_without_gpu(root, monkeypatch, capsys):
+    """No GPU: cpu where its data are there; a missing set fetched when that works (online); else smoke, with a
+    banner for the report and the missing set named."""
+    from lrlib import data
+
+    only = runner.notebooks(["01"])
+    assert runner.choose_profile(only, gpu=True) == ("quick", None)
+    profile, banner = runner.choose_profile(only, gpu=False, progress=False)  # an empty root, offline
+    assert profile == "smoke" and "numbers mean nothing" in banner and "b100" in banner and "cifar10" in banner
+    out = capsys.readouterr().out
+    assert "b100" in out and "could not be fetched" in out
+    _cifar_pickles(root)
+    _photos(root / "sr" / "b100")
+    _photos(root / "sr" / "urban100-subset")
+    assert runner.choose_profile(only, gpu=False) == ("cpu", None)
+    (root / "sr" / "b100" / "0.png").unlink(), (root / "sr" / "b100" / "1.png").unlink()
+    fetched = []
+
+    def fetch(name, progress=True):  # stands in for a download: the files arrive
+        fetched.append(name)
+        _photos(root / "sr" / name / "new")
+        return root / "sr" / name
+
+    monkeypatch.setattr(data, "fetch", fetch)
+    assert runner.choose_profile(only, gpu=False) == ("cpu", None) and fetched == ["b100"]
+
+
+def test_report_starts_with_the_banner(tmp_path):
+    path = tmp_path / "01_x.ipynb"
+    _executed_notebook(path)
+    text = runner.write_report([runner.Executed("01_x", path, 1.5)], tmp_path, "smoke", banner="**meaningless**")
+    assert text.read_text().splitlines()[2] == "> **meaningless**"

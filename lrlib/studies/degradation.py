@@ -17,9 +17,11 @@ from tqdm import tqdm
 from ..backbones import Backbone, features
 from ..checks import check_images, check_int
 from ..degrade import effective_ratio, ratio_label
-from ..metrics import class_distances, distance_stats, knn_accuracy, pair_distances, retrieval_map
+from ..metrics import (bootstrap_interval, class_distances, distance_stats, knn_accuracy, pair_distances,
+                       retrieval_aps)
 
-__all__ = ["relevance", "feature_shift", "reference_distances", "table1_row"]
+__all__ = ["relevance", "work", "feature_shift", "reference_distances", "table1_row", "table1_intervals",
+           "findings"]
 
 
 def relevance(labels: torch.Tensor, mode: str) -> torch.Tensor:
@@ -62,8 +64,17 @@ def reference_distances(f_hr: torch.Tensor, labels: torch.Tensor) -> dict[str, f
     return {"similar": similar, "different": different}
 
 
+def work(n_small: int, n_photos: int, factors: list[int], backbones: list[str], tsne_points: int) -> str:
+    """What a run of notebook 01 will do, in one line: the feature extractions (each image at HR and every factor,
+    per backbone) and the t-SNE points."""
+    sets = len(factors) + 1
+    total = (n_small + n_photos) * sets * len(backbones)
+    return (f"work: {total:,} feature extractions ({n_small:,} + {n_photos:,} images x {sets} resolutions x "
+            f"{len(backbones)} backbone(s)), t-SNE of 2 x {tsne_points:,} points")
+
+
 def feature_shift(backbone: Backbone, images: torch.Tensor, labels: torch.Tensor, factors: list[int], *,
-                  dataset: str, mode: str, input_size: int = 224, knn_k: int = 10,
+                  dataset: str, mode: str, input_size: int = 224, knn_k: int = 10, resamples: int = 1000,
                   seed: int = 0, progress: bool = True) -> tuple[pd.DataFrame, dict[int, torch.Tensor]]:
     """Run the degradation study on one image set.
 
@@ -74,6 +85,9 @@ def feature_shift(backbone: Backbone, images: torch.Tensor, labels: torch.Tensor
         dataset: the name used for the feature cache (e.g. ``"cifar10-test"``).
         mode: retrieval relevance, ``"class"`` or ``"instance"`` (see :func:`relevance`).
         knn_k: neighbours for the k-NN accuracy (class mode only; None in instance mode).
+        resamples: bootstrap draws of the images for the 95% intervals (``*_lo``, ``*_hi``) of the mean distance,
+            its variance and the mAP (:func:`lrlib.metrics.bootstrap_interval`); the k-NN accuracy's interval is
+            the binomial one (1.96 standard errors over its test images).
 
     Returns:
         A table with one row per factor (1 = the HR reference) and the features by
@@ -101,14 +115,20 @@ def feature_shift(backbone: Backbone, images: torch.Tensor, labels: torch.Tensor
     rows = []
     for f, feat in feats.items():
         mean, var = distance_stats(feats[1], feat)
-        knn = (knn_accuracy(feat[train], labels[train], feat[test], labels[test], k=knn_k)
-               if mode == "class" else None)
-        rows.append({
-            "factor": f, "ratio": ratio_label(f), "lr_side": images.shape[-1] // f,
-            "effective_ratio": effective_ratio(images.shape[-1], f),
-            "mean_distance": mean, "var_distance": var,
-            "map": retrieval_map(feat, feats[1], rel, ignore=twins), "knn_accuracy": knn,
-        })
+        d = pair_distances(feats[1], feat)  # the N distances behind them, for their intervals
+        aps = retrieval_aps(feat, feats[1], rel, ignore=twins)
+        row = {"factor": f, "ratio": ratio_label(f), "lr_side": images.shape[-1] // f,
+               "effective_ratio": effective_ratio(images.shape[-1], f),
+               "mean_distance": mean, "var_distance": var, "map": float(aps.mean()), "knn_accuracy": None}
+        for column, values, statistic in (("mean_distance", d, "mean"), ("var_distance", d, "var"),
+                                          ("map", aps, "mean")):
+            row[f"{column}_lo"], row[f"{column}_hi"] = bootstrap_interval(values, statistic, resamples=resamples,
+                                                                          seed=seed)
+        if mode == "class":
+            p = knn_accuracy(feat[train], labels[train], feat[test], labels[test], k=knn_k)
+            half_width = 1.96 * (p * (1 - p) / len(test)) ** 0.5
+            row.update(knn_accuracy=p, knn_accuracy_lo=p - half_width, knn_accuracy_hi=p + half_width)
+        rows.append(row)
     return pd.DataFrame(rows).set_index("factor"), feats
 
 
@@ -126,3 +146,57 @@ def table1_row(table: pd.DataFrame) -> dict[str, float]:
     row = {r: float(v) for r, v in zip(lr["ratio"], lr["var_distance"])}
     row["Average"] = float(np.mean(list(row.values())))
     return row
+
+
+def table1_intervals(table: pd.DataFrame) -> dict[str, str]:
+    """The 95% bootstrap interval of each ratio's variance, as text in :func:`table1_row`'s layout (no average)."""
+    lr = table.drop(index=1, errors="ignore")
+    return {r: f"[{lo:.4f}, {hi:.4f}]" for r, lo, hi in zip(lr["ratio"], lr["var_distance_lo"], lr["var_distance_hi"])}
+
+
+def findings(tables: dict[str, pd.DataFrame], refs: dict[str, dict[str, float | None]],
+             paper: dict[str, float]) -> str:
+    """What this run found, in Markdown, from its numbers: per image set (name -> :func:`feature_shift`'s table of one
+    backbone, and its :func:`reference_distances`), Table 1 against the paper's row ``paper`` (ratio -> variance)
+    within our bootstrap intervals, where the distance crosses the "similar" line, and how mAP and k-NN fall."""
+    out = []
+    for name, table in tables.items():
+        lr = table.drop(index=1)
+        ours = table1_row(table)
+        by_ratio = lr.set_index("ratio")
+        inside = [r for r in by_ratio.index if r in paper and
+                  by_ratio.loc[r, "var_distance_lo"] <= paper[r] <= by_ratio.loc[r, "var_distance_hi"]]
+        gaps = [abs(ours[r] - paper[r]) for r in lr["ratio"] if r in paper]
+        peak = lr.loc[lr["var_distance"].idxmax(), "ratio"]
+        out.append(
+            f"**{name}, Table 1.** Variance per ratio {', '.join(f'{v:.4f}' for v in lr['var_distance'])} (average "
+            f"{ours['Average']:.4f}) against the paper's {', '.join(f'{paper[r]:.4f}' for r in lr['ratio'] if r in paper)}"
+            f" (average {paper['Average']:.4f}): at most {max(gaps):.4f} apart, largest at {peak} here; the paper's "
+            f"value lies inside our 95% bootstrap interval at {len(inside)} of {len(gaps)} ratios"
+            f"{' (' + ', '.join(inside) + ')' if inside else ''}"
+            + (", so every difference is within this sample's noise." if len(inside) == len(gaps) else
+               ". Elsewhere the difference is larger than this sample's noise: it comes from another backbone and "
+               "other images (see below), not from the draw of images."))
+        mean = lr["mean_distance"]
+        text = (f"**{name}, Fig. 2(a).** The mean HR-LR distance goes from {mean.iloc[0]:.3f} at {lr['ratio'].iloc[0]} "
+                f"to {mean.iloc[-1]:.3f} at {lr['ratio'].iloc[-1]}"
+                f"{', rising at every step' if bool((mean.diff().dropna() >= 0).all()) else ', not at every step'}.")
+        similar = refs[name].get("similar")
+        if similar is not None:
+            above = lr[lr["mean_distance"] > similar]
+            text += (f" It crosses the \"similar\" line ({similar:.3f}, two HR images of one class) at "
+                     f"{above['ratio'].iloc[0]}: from there a down-scaled image is further from its own original than "
+                     f"a same-class neighbour is." if len(above) else
+                     f" It stays below the \"similar\" line ({similar:.3f}) at every ratio.")
+        elif refs[name].get("different") is not None:
+            text += f" The \"different images\" line lies at {refs[name]['different']:.3f}."
+        out.append(text)
+        hr, last = table.iloc[0], lr.iloc[-1]
+        text = (f"**{name}, Fig. 2(b).** mAP {hr['map']:.3f} with HR queries, {lr['map'].iloc[0]:.3f} at "
+                f"{lr['ratio'].iloc[0]} and {last['map']:.3f} [{last['map_lo']:.3f}, {last['map_hi']:.3f}] at "
+                f"{last['ratio']}.")
+        if hr["knn_accuracy"] is not None and not pd.isna(hr["knn_accuracy"]):
+            text += (f" k-NN accuracy {hr['knn_accuracy']:.3f} on HR features, {last['knn_accuracy']:.3f} "
+                     f"(± {last['knn_accuracy_hi'] - last['knn_accuracy']:.3f}) at {last['ratio']}.")
+        out.append(text)
+    return "\n\n".join(out)

@@ -107,8 +107,9 @@ def data_key(name: str, train: torch.Tensor, test: torch.Tensor) -> dict:
     return {"name": name, "train": fingerprint(train), "test": fingerprint(test)}
 
 
-def classification_data(name: str, device: str | torch.device) -> tuple[ImageSet, ImageSet]:
-    """(train, test) image sets of a labelled data set, 32x32, on ``device``.
+def classification_data(name: str, device: str | torch.device, *, limit: int | None = None) -> tuple[ImageSet, ImageSet]:
+    """(train, test) image sets of a labelled data set, 32x32, on ``device``; ``limit`` keeps a class-balanced
+    subset of the training images (:func:`lrlib.data.load`; None: all).
 
     ``samples`` (the smoke profile's photos) has no split: the same images serve as both, which
     only checks that the code runs.
@@ -116,7 +117,7 @@ def classification_data(name: str, device: str | torch.device) -> tuple[ImageSet
     if name == "samples":
         s = load("samples", size=32, device=device)
         return s, s
-    return load(name, "train", device=device), load(name, "test", device=device)
+    return load(name, "train", limit=limit, device=device), load(name, "test", device=device)
 
 
 def _trained(arch: str, num_classes: int, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
@@ -180,7 +181,7 @@ def plan(settings: dict, sizes: dict[str, int] | None = None) -> pd.DataFrame:
         new = len([lam for lam in settings["lambdas"] if lam != settings["lam"]])
         add(arch, new, epochs["finetune"], sizes[first], teacher_passes=epochs["finetune"])
     for sr_name in settings["sr_networks"]:
-        add(TABLE2_ARCH, seeds, epochs["base"], sizes[first])  # the classifier on the super-resolved images
+        add(settings.get("table2_arch", TABLE2_ARCH), seeds, epochs["base"], sizes[first])  # the classifier on the super-resolved images
         work[f"{sr_name} (SR, 8x8 -> 16x16)"] = [seeds, 0, seeds * settings["sr_steps"] * SR_BATCH / 1e6, 0.0]
     frame = pd.DataFrame(work, index=["trainings", "epochs", "training images (M)", "teacher passes (M)"]).T
     return frame.astype({"trainings": int, "epochs": int}).round(2)

@@ -119,12 +119,12 @@ def _held_out(labels: torch.Tensor, n_val: int, seed: int) -> tuple[torch.Tensor
     return torch.tensor(sorted(set(range(len(labels))) - set(held.tolist()))), held
 
 
-def splits(name: str, n_train: int | None, n_val: int, *, seed: int = 0, size: int = 224,
+def splits(name: str, n_train: int | None, n_val: int, *, n_test: int | None = None, seed: int = 0, size: int = 224,
            device="cpu") -> tuple[dict[str, Part], list[str]]:
     """A training pool, ``n_val`` of it held out for model selection, and the test split, each a :class:`Part`.
 
     Single-label sets (cifar10, fashion-mnist, svhn): a class-balanced pool of ``n_train`` images from ``train``
-    (:func:`lrlib.data.load`'s ``limit``; None: all) and ``test``, targets :func:`one_vs_rest`. Multi-label sets
+    (:func:`lrlib.data.load`'s ``limit``; None: all) and ``test`` (class-balanced ``n_test`` of it; None: all), targets :func:`one_vs_rest`. Multi-label sets
     (voc2007, as the paper): the pool is ``trainval`` (5,011 photos; ``n_train`` keeps the first, in the devkit's
     order) and the test set ``test`` (4,952), whole photos resized to ``size`` x ``size``, targets the devkit's.
     The held-out images are a seeded draw stratified by ``labels`` (for VOC each photo's first present class, so
@@ -149,7 +149,7 @@ def splits(name: str, n_train: int | None, n_val: int, *, seed: int = 0, size: i
     if not 1 <= check_int("n_val", n_val) < len(pool.labels):
         raise ValueError(f"n_val must leave training images: 1 <= n_val < {len(pool.labels)}; got {n_val}")
     kept, held = _held_out(pool.labels, n_val, seed)
-    test = pool if test_split is None else _part(name, kind, test_split, None, size, device)[0]
+    test = pool if test_split is None else _part(name, kind, test_split, n_test, size, device)[0]
     return {"train": pool.take(kept), "val": pool.take(held), "test": test}, classes
 
 
