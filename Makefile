@@ -23,7 +23,8 @@ lab: env
 	$(BIN)/lrlib lab $(if $(PORT),--port $(PORT))
 
 # Execute the notebooks into runs/<date>-<profile>/ and write REPORT.md there.
-# quick on a CUDA GPU, smoke otherwise; override: make reproduce PROFILE=paper ONLY=01
+# quick on a CUDA GPU; else cpu (missing data fetched when online; offline, smoke with a warning in the report);
+# override: make reproduce PROFILE=cpu ONLY=01
 reproduce: env
 	$(BIN)/lrlib reproduce $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY))
 

@@ -147,3 +147,40 @@ def test_graphed_training_repeats_eager_training(name):
     assert "forward" not in graphed.__dict__
     with torch.no_grad():
         assert graphed(torch.rand(2, channels, side + 8, side + 8, device="cuda")).shape[0] == 2
+
+
+def test_cpu_bf16_is_used_only_where_the_cpu_has_bf16_instructions(monkeypatch):
+    from lrlib import device
+
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    monkeypatch.delenv("LRLIB_CPU_BF16", raising=False)
+    assert not device.cpu_has_fast_bf16() and device.numerics("cpu") == "cpu-fp32"
+    with device.bf16_autocast("cpu"):
+        assert not torch.is_autocast_cpu_enabled()
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"avx512f", "amx_bf16"}))
+    assert device.cpu_has_fast_bf16() and device.numerics("cpu") == "cpu-bf16"
+    assert device.numerics("cpu", enabled=False) == "cpu-fp32"
+    with device.bf16_autocast("cpu"):
+        assert torch.is_autocast_cpu_enabled()
+    monkeypatch.setenv("LRLIB_CPU_BF16", "0")
+    assert not device.cpu_has_fast_bf16()
+    assert "cores" in device.describe("cpu")
+
+
+def test_a_short_bf16_training_lowers_the_loss_as_float32_does(monkeypatch):
+    """bf16 on the CPU (forced here, where the CPU may lack the instructions) follows float32: the same data, seed
+    and schedule, and the loss falls alike."""
+    from lrlib import device
+
+    images, labels = data.load("samples", size=32).images, None
+    labels = torch.arange(len(images)) % 4
+    losses = {}
+    for bf16 in (False, True):
+        monkeypatch.setenv("LRLIB_CPU_BF16", "1" if bf16 else "0")
+        assert device.uses_bf16("cpu") == bf16
+        model = build_model("alexnet", num_classes=4)
+        cfg = TrainConfig(epochs=15, batch_size=8, learning_rate=0.02, label_smoothing=0.0, seed=0)
+        losses[bf16] = train_classifier(model, images, labels, cfg, progress=False).loss
+    for curve in losses.values():
+        assert curve[-1] < 0.7 * curve[0]
+    assert abs(losses[True][-1] - losses[False][-1]) < 0.25 * losses[False][0]

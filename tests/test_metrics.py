@@ -203,3 +203,35 @@ def test_trapezoid_ap_on_a_hand_computed_ranking():
     # junk at rank 1 removed: both relevant items lead, AP = 1 under either rule
     junk = np.array([[False, True, False, False]])
     assert metrics.retrieval_map(q, db, rel, ignore=junk, ap="trapezoid") == pytest.approx(1.0)
+
+
+def test_bootstrap_interval_matches_a_brute_force_loop():
+    """The same draws as a plain loop over resamples, NumPy's statistics and percentiles."""
+    from lrlib.metrics import bootstrap_interval
+
+    values = torch.tensor(np.random.default_rng(0).gamma(2.0, size=300))
+    idx = torch.randint(0, 300, (500, 300), generator=torch.Generator().manual_seed(3)).numpy()
+    v = values.numpy()
+    for statistic, fn in (("mean", np.mean), ("var", np.var)):
+        stats = [fn(v[row]) for row in idx]
+        expected = np.percentile(stats, [2.5, 97.5])
+        np.testing.assert_allclose(bootstrap_interval(values, statistic, resamples=500, seed=3), expected, rtol=1e-9)
+    low, high = bootstrap_interval(values, "mean", resamples=2000)
+    assert low < float(values.mean()) < high
+    with pytest.raises(ValueError, match="statistic"):
+        bootstrap_interval(values, "median")
+    with pytest.raises(ValueError, match="finite"):
+        bootstrap_interval(torch.tensor([1.0, float("nan")]))
+
+
+def test_retrieval_aps_average_to_the_map():
+    from lrlib.metrics import retrieval_aps, retrieval_map
+
+    g = torch.Generator().manual_seed(0)
+    q, db = torch.randn(20, 8, generator=g), torch.randn(30, 8, generator=g)
+    rel = torch.rand(20, 30, generator=g) < 0.2
+    aps = retrieval_aps(q, db, rel)
+    assert aps.shape == (int(rel.any(1).sum()),)
+    assert float(aps.mean()) == pytest.approx(retrieval_map(q, db, rel))
+    first = int(rel.any(1).nonzero()[0])  # the first query with a relevant item: the first AP
+    assert float(aps[0]) == pytest.approx(metrics.average_precision(-torch.cdist(q[first:first + 1], db)[0], rel[first]))

@@ -102,3 +102,28 @@ def test_nan_and_infinities_are_written_as_null_so_the_file_is_strict_json(tmp_p
 
     strict = json.loads(path.read_text(), parse_constant=refuse)
     assert strict["results"] == {"a": None, "b": [None, 1.5], "c": [None, 2.0], "d": {"e": [None, 3.0]}}
+
+
+def test_run_cache_keys_hold_the_numerics(tmp_path):
+    """A float32 training is never served for a bf16 one: the same key under other numerics trains again."""
+    from lrlib.results import RunCache
+
+    calls = []
+
+    def train():
+        calls.append(1)
+        return None, {"accuracy": 0.5}
+
+    RunCache(tmp_path, "cpu-fp32").train_or_load({"method": "m", "seed": 0}, train)
+    RunCache(tmp_path, "cpu-fp32").train_or_load({"method": "m", "seed": 0}, train)
+    RunCache(tmp_path, "cpu-bf16").train_or_load({"method": "m", "seed": 0}, train)
+    record, _ = RunCache(tmp_path, "cpu-bf16").train_or_load({"method": "m", "seed": 0}, train)
+    assert len(calls) == 2 and record["key"]["numerics"] == "cpu-bf16"
+    assert len(list(tmp_path.glob("m-*.json"))) == 2
+
+
+def test_provenance_names_the_cpu_and_its_numerics():
+    from lrlib.results import provenance
+
+    meta = provenance("cpu", "cpu")
+    assert meta["numerics"] in ("cpu-fp32", "cpu-bf16") and "cores" in meta["device"]
