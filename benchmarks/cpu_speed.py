@@ -87,30 +87,29 @@ def extraction(images: torch.Tensor, photos: torch.Tensor) -> dict:
     else:
         out["openvino_bf16_img_per_s"] = None  # this CPU has no bf16 instructions: OpenVINO runs float32 only
 
-    try:
-        import onnxruntime as ort
+    import onnxruntime as ort  # called directly: an exported file, a session, the batch
 
-        path = "/tmp/lrlib-bench-efficientnet_lite0.onnx"
-        net.to(memory_format=torch.contiguous_format)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(net, (x[:1],), path, input_names=["x"], output_names=["f"],
-                              dynamic_axes={"x": {0: "n"}}, dynamo=False)
-        net.to(memory_format=torch.channels_last)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        out["onnxruntime_img_per_s"] = rate(lambda: session.run(None, {"x": x.numpy()}), n)
-        out["onnxruntime_cosine"] = cosine(torch.from_numpy(session.run(None, {"x": check.numpy()})[0]), reference)
-    except ImportError:
-        out["onnxruntime_img_per_s"] = None  # pip install -e '.[bench]'
+    path = "/tmp/lrlib-bench-efficientnet_lite0.onnx"
+    net.to(memory_format=torch.contiguous_format)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x[:1],), path, input_names=["x"], output_names=["f"], dynamic_axes={"x": {0: "n"}},
+                          dynamo=False)
+    net.to(memory_format=torch.channels_last)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    out["onnxruntime_img_per_s"] = rate(lambda: session.run(None, {"x": x.numpy()}), n)
+    out["onnxruntime_cosine"] = cosine(torch.from_numpy(session.run(None, {"x": check.numpy()})[0]), reference)
 
     # The whole pipeline, uint8 in, features out: the plain way (NCHW preprocessing, the float32 network) and lrlib's.
     net.to(memory_format=torch.contiguous_format)
     out["plain_pipeline_img_per_s"] = rate(lambda: net(_preprocess(images, 1, 224, channels_last=False)), n)
     net.to(memory_format=torch.channels_last)
-    out["lrlib_pipeline_img_per_s"] = rate(lambda: extract(ov_bb, images, progress=False), n)
-    out["lrlib_pipeline_cosine"] = cosine(extract(ov_bb, photos, progress=False), reference)
+    lrlib_bb = load_backbone("efficientnet_lite0")  # the CPU's default runtime
+    out["lrlib_runtime"] = lrlib_bb.numerics
+    out["lrlib_pipeline_img_per_s"] = rate(lambda: extract(lrlib_bb, images, progress=False), n)
+    out["lrlib_pipeline_cosine"] = cosine(extract(lrlib_bb, photos, progress=False), reference)
     for key in ("torch_channels_last", "torch_bf16", "openvino", "openvino_bf16", "onnxruntime"):
         if out.get(f"{key}_img_per_s"):
             out[f"{key}_speedup"] = out[f"{key}_img_per_s"] / out["plain_img_per_s"]
@@ -148,7 +147,7 @@ def training(images: torch.Tensor, labels: torch.Tensor, seconds: float) -> dict
                                                     seconds=seconds),
                "bf16_img_per_s": step_rate(model, x, y, F.cross_entropy, channels_last=True, bf16=True,
                                            seconds=seconds / 2)}
-        n = 1024 if arch == "alexnet" else 256  # two epochs of lrlib's loop: its rate is the faster epoch's
+X
         history = train_classifier(build_model(arch), images[:n], labels[:n],
                                    TrainConfig(epochs=2, batch_size=128, learning_rate=0.01), progress=False)
         row["lrlib_img_per_s"] = n // 128 * 128 / min(history.epoch_seconds)

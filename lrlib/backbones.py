@@ -15,16 +15,16 @@ low-resolution copy (:func:`lrlib.degrade.low_resolution`) -> bicubic resize to
 224x224 (the papers up-sample small images) -> ImageNet normalisation ->
 channels-last -> bf16 autocast on CUDA -> features in float32.
 
-On a CPU, a pretrained backbone runs through OpenVINO, a runtime made for CPU inference
-(``runtime="openvino"``, the default there): on a 2-core AMD EPYC it extracts EfficientNet-Lite0 features
-about 10x faster than PyTorch's float32 eager loop, features equal within cosine 0.9999. It computes in
-bf16 on CPUs with bf16 instructions (:func:`lrlib.device.cpu_has_fast_bf16`; 12.6x on a Xeon with AMX)
-and in float32 elsewhere. The network is converted once (about 20 s) and kept in
-``<cache>/openvino/``. PyTorch stays the reference path and the GPU path.
+On a CPU, a pretrained backbone runs through a runtime made for CPU inference (``runtime="auto"``, the default
+there): OpenVINO in bf16 on CPUs with bf16 instructions (:func:`lrlib.device.cpu_has_fast_bf16`; 12.6x PyTorch's
+float32 loop on a Xeon with AMX), else ONNX Runtime in float32 (12.4x on a 2-core AMD EPYC with AVX2, where OpenVINO
+gave 8.3x: ``benchmarks/cpu_speed.py``), features within cosine 0.999 of PyTorch float32. The network is converted
+once (a few seconds) and kept in ``<cache>/<runtime>/``. PyTorch stays the reference path and the GPU path.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import io
 import os
@@ -45,7 +45,7 @@ from .results import fingerprint
 
 __all__ = ["Backbone", "BACKBONES", "RUNTIMES", "load_backbone", "preprocess", "extract", "features"]
 
-RUNTIMES = ("auto", "torch", "openvino")
+RUNTIMES = ("auto", "torch", "openvino", "onnxruntime")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -69,7 +69,7 @@ class Backbone:
     dim: int
     net: nn.Module
     pretrained: bool
-    fast: "_OpenVino | None" = None
+    fast: "_OpenVino | _OnnxRuntime | None" = None
 
     @property
     def device(self) -> torch.device:
@@ -78,16 +78,19 @@ class Backbone:
     @property
     def numerics(self) -> str:
         """The numeric path of its features, for cache keys: ``"openvino-f32"``, ``"cuda-bf16"``, ``"cpu-fp32"``..."""
-        return f"openvino-{self.fast.precision}" if self.fast is not None else numerics(self.device)
+        return f"{self.fast.name}-{self.fast.precision}" if self.fast is not None else numerics(self.device)
 
 
 class _OpenVino:
     """A network converted to OpenVINO once, compiled for each input shape it meets (``extract`` pads the last
     batch, so one shape per input size). ``precision`` is ``"bf16"`` on CPUs with bf16 instructions, else ``"f32"``."""
 
-    def __init__(self, net: nn.Module, ir: Path | None):
+    name = "openvino"
+
+    def __init__(self, net: nn.Module, stem: Path | None):
         import openvino as ov
 
+        ir = None if stem is None else stem.with_name(stem.name + ".xml")
         self.core = ov.Core()
         self.precision = "bf16" if cpu_has_fast_bf16() else "f32"
         self.model = self._read(ir) if ir is not None and ir.exists() else None
@@ -131,6 +134,50 @@ class _OpenVino:
                 "INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"})
         out = self.compiled[shape]({0: x.contiguous().numpy()})[0]
         return torch.from_numpy(out.copy())
+
+
+class _OnnxRuntime:
+    """A network exported to ONNX once per input size (batch left free) and run by ONNX Runtime in float32."""
+
+    name, precision = "onnxruntime", "f32"
+
+    def __init__(self, net: nn.Module, stem: Path | None):
+        self.net, self.stem = net, stem
+        self.sessions: dict[tuple[int, int], object] = {}
+
+    def _session(self, h: int, w: int):
+        import onnxruntime as ort
+
+        path = None if self.stem is None else self.stem.with_name(f"{self.stem.name}-{h}x{w}.onnx")
+        model = path.read_bytes() if path is not None and path.exists() else self._export(h, w, path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        try:
+            return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # a damaged cached file (ONNX Runtime raises its own kinds): export again
+            if path is None:
+                raise
+            set_aside(path, f"ONNX Runtime could not read it: {err}")
+            return ort.InferenceSession(self._export(h, w, path), options, providers=["CPUExecutionProvider"])
+
+    def _export(self, h: int, w: int, path: Path | None) -> bytes:
+        buffer = io.BytesIO()
+        self.net.to(memory_format=torch.contiguous_format)
+        with warnings.catch_warnings():  # the TorchScript exporter is deprecated; the torch.export one needs more
+            warnings.simplefilter("ignore")
+            torch.onnx.export(self.net, (torch.zeros(1, 3, h, w),), buffer, input_names=["x"], output_names=["f"],
+                              dynamic_axes={"x": {0: "n"}, "f": {0: "n"}}, dynamo=False)
+        self.net.to(memory_format=torch.channels_last)
+        if path is not None:
+            write_atomic(path, buffer.getvalue())
+        return buffer.getvalue()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) float32 -> (N, dim) float32 features."""
+        h, w = x.shape[-2:]
+        if (h, w) not in self.sessions:
+            self.sessions[h, w] = self._session(h, w)
+        return torch.from_numpy(self.sessions[h, w].run(None, {"x": x.contiguous().numpy()})[0])
 
 
 class _EfficientNetPool(nn.Module):
@@ -185,13 +232,14 @@ def load_backbone(name: str, *, device: str | torch.device = "cpu", pretrained: 
         pretrained: load ImageNet weights (False gives random weights, for tests).
         compile: wrap the PyTorch network in ``torch.compile`` (about 10 s once per process; on an H100 it
             doubles EfficientNet-Lite0's throughput, worth it for large sets).
-        runtime: ``"openvino"`` (a CPU only: the network converted once and cached, see the module's text),
-            ``"torch"``, or ``"auto"``: OpenVINO for a pretrained backbone on the CPU, PyTorch otherwise (random
-            weights are for tests, where a conversion per network would not pay).
+        runtime: ``"openvino"`` or ``"onnxruntime"`` (a CPU only: the network converted once and cached, see the
+            module's text), ``"torch"``, or ``"auto"``: for a pretrained backbone on the CPU the fastest runtime
+            installed for this CPU (:func:`_cpu_runtime`), PyTorch otherwise (random weights are for tests, where a
+            conversion per network would not pay).
 
     Raises:
         ValueError: for an unknown name (the tap comes with the name, see :data:`BACKBONES`), an unknown
-            runtime, OpenVINO asked for on a GPU or without the ``openvino`` package.
+            runtime, a CPU runtime asked for on a GPU or without its package.
         RuntimeError: torchvision weights unavailable offline.
     """
     if not isinstance(name, str) or name not in BACKBONES:
@@ -201,28 +249,36 @@ def load_backbone(name: str, *, device: str | torch.device = "cpu", pretrained: 
     net = _efficientnet_lite0(pretrained) if name == "efficientnet_lite0" else _torchvision(name, pretrained)
     net = net.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
     on_cpu = torch.device(device).type == "cpu"
-    has_openvino = importlib.util.find_spec("openvino") is not None
-    if runtime == "openvino" and not (on_cpu and has_openvino):
-        raise ValueError(f"runtime='openvino' runs on the CPU with the openvino package; here device={device!r} "
-                         f"and openvino {'is' if has_openvino else 'is not'} installed (pip install openvino), "
-                         f"or use runtime='torch'")
+    if runtime == "auto":
+        runtime = _cpu_runtime() if on_cpu and pretrained else "torch"
     fast = None
-    if runtime == "openvino" or (runtime == "auto" and on_cpu and pretrained and has_openvino):
-        fast = _OpenVino(net, _ir_path(name, net) if pretrained else None)
+    if runtime != "torch":
+        if not on_cpu or importlib.util.find_spec(runtime) is None:
+            raise ValueError(f"runtime={runtime!r} runs on the CPU with the {runtime} package; here device={device!r}"
+                             f" and {runtime} is {'' if importlib.util.find_spec(runtime) else 'not '}installed "
+                             f"(pip install {runtime}), or use runtime='torch'")
+        stem = _export_stem(name, net, runtime) if pretrained else None
+        fast = (_OpenVino if runtime == "openvino" else _OnnxRuntime)(net, stem)
     if compile:
         net = torch.compile(net)
     tap, dim = BACKBONES[name]
     return Backbone(name, tap, dim, net, pretrained, fast)
 
 
-def _ir_path(name: str, net: nn.Module) -> Path:
-    """``<cache>/openvino/<name>-<weights>-<versions>.xml``: another set of weights or another torch or OpenVINO
-    version converts again."""
-    import openvino as ov
+def _cpu_runtime() -> str:
+    """The fastest CPU runtime installed, as measured (``benchmarks/cpu_speed.py``): OpenVINO where the CPU computes
+    bf16 natively, ONNX Runtime (float32) elsewhere, the other one if only it is installed, else ``"torch"``."""
+    order = ("openvino", "onnxruntime") if cpu_has_fast_bf16() else ("onnxruntime", "openvino")
+    return next((r for r in order if importlib.util.find_spec(r) is not None), "torch")
 
+
+def _export_stem(name: str, net: nn.Module, runtime: str) -> Path:
+    """``<cache>/<runtime>/<name>-<weights>-<versions>``, the start of the converted network's file names: other
+    weights, or another torch or runtime version, convert again."""
     weights = torch.cat([t.detach().reshape(-1).float().cpu() for t in net.state_dict().values()])
-    versions = f"{torch.__version__}-{ov.__version__}".replace("+", "_")
-    return cache_dir() / "openvino" / f"{name}-{fingerprint(weights)}-{versions}.xml"
+    version = importlib.metadata.version(runtime)
+    versions = f"{torch.__version__}-{version}".replace("+", "_")
+    return cache_dir() / runtime / f"{name}-{fingerprint(weights)}-{versions}"
 
 
 def preprocess(images: torch.Tensor, *, factor: int = 1, size: int = 224) -> torch.Tensor:
@@ -267,7 +323,7 @@ def extract(backbone: Backbone, images: torch.Tensor, *, factor: int = 1, size: 
         images: (N, 3, H, W) uint8 (or float in [0, 1]), on any device; moved batch by batch.
         factor: side down-scaling factor applied before the network (1 = high resolution).
         size: network input side (224 for the ImageNet backbones).
-        batch_size: images per network call; None: 64 through OpenVINO (more gains nothing on a CPU), else 500.
+        batch_size: images per network call; None: 64 through a CPU runtime (more gains nothing), else 500.
 
     Returns:
         (N, dim) float32 features on the backbone's device.

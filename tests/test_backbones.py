@@ -112,28 +112,45 @@ def test_a_changed_degradation_never_serves_cached_features(tmp_path, monkeypatc
     assert len(calls) == 2 and len(list((tmp_path / "features").glob("*.pt"))) == 2
 
 
-def test_openvino_features_match_pytorch_float32_on_real_photos(tmp_path, monkeypatch):
-    """The CPU runtime is the same function: every feature of real photos (whole, and degraded by 4) within cosine
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_cpu_runtimes_match_pytorch_float32_on_real_photos(tmp_path, monkeypatch, runtime):
+    """A CPU runtime is the same function: every feature of real photos (whole, and degraded by 4) within cosine
     0.999 of PyTorch float32; its conversion is cached, and its features are keyed apart from PyTorch's."""
     from lrlib import data
 
     monkeypatch.setenv("LRLIB_CACHE", str(tmp_path))
     photos = data.load("samples", size=96).images
-    fast = load_backbone("efficientnet_lite0", runtime="openvino")
+    fast = load_backbone("efficientnet_lite0", runtime=runtime)
     reference = load_backbone("efficientnet_lite0", runtime="torch")
-    assert reference.fast is None and fast.numerics.startswith("openvino-") and reference.numerics == "cpu-fp32"
+    assert reference.fast is None and fast.numerics == f"{runtime}-{fast.fast.precision}"
+    assert reference.numerics == "cpu-fp32"
     for factor in (1, 4):
         ours = extract(fast, photos, factor=factor, size=224, batch_size=8, progress=False)
         plain = extract(reference, photos, factor=factor, size=224, progress=False)
         assert torch.nn.functional.cosine_similarity(ours, plain).min() > 0.999
-    assert len(list((tmp_path / "openvino").glob("*.xml"))) == 1  # converted once, kept
-    assert load_backbone("efficientnet_lite0").fast is not None  # the CPU's default, read from the cache
+    assert len(list((tmp_path / runtime).iterdir())) >= 1  # converted once, kept
+    again = load_backbone("efficientnet_lite0", runtime=runtime)  # read from the cache
+    torch.testing.assert_close(extract(again, photos, size=224, batch_size=8, progress=False),
+                               extract(fast, photos, size=224, batch_size=8, progress=False))
     features(fast, photos, dataset="s", size=112, progress=False)
     features(reference, photos, dataset="s", size=112, progress=False)
     assert len(list((tmp_path / "features").glob("*.pt"))) == 2  # one file per numeric path
 
 
+def test_auto_picks_the_cpus_fastest_runtime(monkeypatch):
+    from lrlib import device
+
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.delenv("LRLIB_CPU_BF16", raising=False)
+    assert backbones._cpu_runtime() == "onnxruntime"  # float32: the faster here
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"amx_bf16"}))
+    assert backbones._cpu_runtime() == "openvino"  # bf16 where the CPU has it
+
+
 def test_runtime_is_checked():
     with pytest.raises(ValueError, match="runtime must be one of"):
         load_backbone("efficientnet_lite0", pretrained=False, runtime="onnx")
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="runs on the CPU"):
+            load_backbone("efficientnet_lite0", device="cuda", runtime="openvino")
     assert load_backbone("efficientnet_lite0", pretrained=False).fast is None  # random weights: PyTorch
