@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from .checks import check_weights
 from .paths import cache_dir, make_folder, repo_root, set_aside, write_atomic
 
 __all__ = ["results_dir", "published_dir", "provenance", "save_results", "load_results", "fingerprint", "RunCache"]
@@ -166,6 +167,24 @@ def fingerprint(tensor: torch.Tensor) -> str:
     return hashlib.sha1(f"{tuple(tensor.shape)} {tensor.dtype}".encode() + sample).hexdigest()[:12]
 
 
+def _refuse_not_finite(constant: str) -> float:
+    """``parse_constant`` of ``json.loads``: a cached record with NaN or an infinity is damaged."""
+    raise ValueError(f"it holds {constant} (a training that diverged)")
+
+
+def _check_finite_record(record: Any, where: str = "record") -> None:
+    """ValueError naming the first NaN or infinite number in ``record`` (nested dicts and lists)."""
+    if isinstance(record, float) and not math.isfinite(record):
+        raise ValueError(f"{where} is {record}: a run with a NaN or infinite result is not cached (did its training "
+                         f"diverge? lower its learning rate)")
+    if isinstance(record, dict):
+        for k, v in record.items():
+            _check_finite_record(v, f"{where}[{k!r}]")
+    elif isinstance(record, (list, tuple)):
+        for i, v in enumerate(record):
+            _check_finite_record(v, f"{where}[{i}]")
+
+
 class RunCache:
     """Finished trainings, one JSON (and optionally weights) per run key, so an interrupted notebook resumes.
 
@@ -199,7 +218,7 @@ class RunCache:
         if path is None or not path.exists():
             return None
         try:
-            record = json.loads(path.read_text())
+            record = json.loads(path.read_text(), parse_constant=_refuse_not_finite)
             if record.get("key") != json.loads(json.dumps(key)):
                 raise ValueError("it was written for another key")
         except (ValueError, AttributeError, UnicodeDecodeError) as err:
@@ -211,6 +230,15 @@ class RunCache:
         return record
 
     def put(self, key: dict, record: dict, model: torch.nn.Module | None = None) -> None:
+        """Store ``record`` (and ``model``'s weights) under ``key``.
+
+        Raises:
+            ValueError: a NaN or infinite number in ``record`` (named by its key) or in the weights (a diverged
+                training is never cached), before anything is written.
+        """
+        _check_finite_record(record)
+        if model is not None:
+            check_weights(f"the run {self._name(key)}", model, "it is not cached: lower its learning rate")
         self._used[self._name(key)] = {"key": key, **record, "loaded": False}
         if self.folder is None:
             return
@@ -218,7 +246,7 @@ class RunCache:
             buffer = io.BytesIO()
             torch.save(model.state_dict(), buffer)
             write_atomic(self._path(key, ".pt"), buffer.getvalue())
-        write_atomic(self._path(key, ".json"), json.dumps({"key": key, **record}, indent=1))
+        write_atomic(self._path(key, ".json"), json.dumps({"key": key, **record}, indent=1, allow_nan=False))
 
     def ledger(self) -> dict[str, float]:
         """The runs served (``loaded``) or stored (``trained``) since this cache was opened, and
@@ -234,7 +262,10 @@ class RunCache:
         if path is None or not path.exists():
             return None
         try:
-            return torch.load(path, map_location="cpu")
+            weights = torch.load(path, map_location="cpu")
+            if any(t.is_floating_point() and not torch.isfinite(t).all() for t in weights.values()):
+                raise ValueError("its weights hold NaN or infinite values (a training that diverged)")
+            return weights
         except Exception as err:  # torch raises many kinds (pickle, zip, EOF, runtime) for a damaged file
             set_aside(path, f"{type(err).__name__}: {err}")
             return None

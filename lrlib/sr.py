@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .checks import check_images, check_int, check_positive
+from .checks import LOSS_CHECK_EVERY, check_images, check_int, check_losses, check_positive, check_weights
 from .device import bf16_autocast
 
 __all__ = ["SR_VERSION", "SRCNN", "VDSR", "ESPCN", "SqueezeExcitation", "ResBlock", "EDSR", "build_sr", "upsample",
@@ -224,8 +224,13 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
     thin networks such as the DoG-SR level networks. Every batch must then have the shape of the first. If the
     capture fails, a warning says why and training goes on eagerly. The fused Adam step stays outside the graph.
 
+    The losses are checked every :data:`~lrlib.checks.LOSS_CHECK_EVERY` steps and at the end, the weights at the
+    end: a training that diverges stops rather than return NaN weights.
+
     Raises:
         ValueError: ``steps`` not an int >= 1, ``learning_rate`` not a positive number.
+        TrainingDiverged: a NaN or infinite loss or weight; the message names the step and says to lower
+            ``learning_rate``.
     """
     check_int("steps", steps)
     check_positive("learning_rate", learning_rate)
@@ -233,7 +238,8 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
     capture = graph and dev.type == "cuda"
     opt = torch.optim.Adam(model.parameters(), lr=learning_rate, fused=dev.type == "cuda")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    losses = []
+    losses, checked = [], 0
+    fix = f"lower learning_rate (now {learning_rate:g})"
     model.train()
     try:
         for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
@@ -247,8 +253,12 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
             opt.step()
             sched.step()
             losses.append(loss.detach())
+            if len(losses) - checked == LOSS_CHECK_EVERY:
+                checked = check_losses(desc, losses, fix, since=checked)
     finally:
         model.__dict__.pop("forward", None)  # the class's own forward again (capture set one on the instance)
+    check_losses(desc, losses, fix, since=checked)
+    check_weights(desc, model, fix)
     model.eval()
     return torch.stack(losses).cpu().tolist()
 

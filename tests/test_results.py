@@ -102,3 +102,34 @@ def test_nan_and_infinities_are_written_as_null_so_the_file_is_strict_json(tmp_p
 
     strict = json.loads(path.read_text(), parse_constant=refuse)
     assert strict["results"] == {"a": None, "b": [None, 1.5], "c": [None, 2.0], "d": {"e": [None, 3.0]}}
+
+
+def test_the_run_cache_never_stores_a_diverged_run(tmp_path):
+    from lrlib.results import RunCache
+
+    cache, key = RunCache(tmp_path), {"method": "toy", "seed": 0}
+    broken = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        broken.weight[0, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"weights 'weight' hold NaN"):
+        cache.train_or_load(key, lambda: (broken, {"accuracy": 0.5}), build=lambda: torch.nn.Linear(2, 1))
+    with pytest.raises(ValueError, match=r"record\['loss'\]\[1\] is nan"):
+        cache.train_or_load(key, lambda: (torch.nn.Linear(2, 1), {"loss": [8e4, float("nan")]}))
+    assert list(tmp_path.iterdir()) == [] and cache.ledger()["runs"] == 0
+
+
+def test_a_diverged_run_cached_before_is_set_aside_and_trained_again(tmp_path):
+    from lrlib.results import RunCache
+
+    cache, key = RunCache(tmp_path), {"method": "toy", "seed": 0}
+    cache.train_or_load(key, lambda: (torch.nn.Linear(2, 1), {"accuracy": 0.5}), build=lambda: torch.nn.Linear(2, 1))
+    record_file, weights_file = next(tmp_path.glob("toy-*.json")), next(tmp_path.glob("toy-*.pt"))
+    broken = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        broken.bias[0] = float("inf")
+    torch.save(broken.state_dict(), weights_file)  # what an older lrlib stored
+    with pytest.warns(UserWarning, match=f"{weights_file.name} is damaged.*NaN or infinite"):
+        assert RunCache(tmp_path).weights(key) is None
+    record_file.write_text(json.dumps({"key": key, "accuracy": float("nan")}))
+    with pytest.warns(UserWarning, match=f"{record_file.name} is damaged.*holds NaN"):
+        assert RunCache(tmp_path).get(key) is None
