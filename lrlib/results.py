@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .checks import check_weights
@@ -172,17 +173,27 @@ def _refuse_not_finite(constant: str) -> float:
     raise ValueError(f"it holds {constant} (a training that diverged)")
 
 
-def _check_finite_record(record: Any, where: str = "record") -> None:
-    """ValueError naming the first NaN or infinite number in ``record`` (nested dicts and lists)."""
-    if isinstance(record, float) and not math.isfinite(record):
-        raise ValueError(f"{where} is {record}: a run with a NaN or infinite result is not cached (did its training "
+def _plain_record(value: Any, where: str = "record") -> Any:
+    """``value`` as plain JSON data, nested dicts and lists included: NumPy scalars and 0-d tensors (what
+    ``np.mean`` or ``loss.mean()`` return) become Python numbers.
+
+    Raises:
+        ValueError: a NaN or infinite number, named by its place in the record (a diverged run is not cached).
+        TypeError: anything else JSON cannot hold (an array, a model, ...), named by its place.
+    """
+    if isinstance(value, (np.generic, torch.Tensor)) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value}: a run with a NaN or infinite result is not cached (did its training "
                          f"diverge? lower its learning rate)")
-    if isinstance(record, dict):
-        for k, v in record.items():
-            _check_finite_record(v, f"{where}[{k!r}]")
-    elif isinstance(record, (list, tuple)):
-        for i, v in enumerate(record):
-            _check_finite_record(v, f"{where}[{i}]")
+    if isinstance(value, dict):
+        return {k: _plain_record(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_record(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"{where} is a {type(value).__name__}, which a cached record cannot hold: give plain numbers, "
+                    f"strings, lists and dicts (e.g. float(x), or x.tolist() for an array)")
 
 
 class RunCache:
@@ -232,11 +243,14 @@ class RunCache:
     def put(self, key: dict, record: dict, model: torch.nn.Module | None = None) -> None:
         """Store ``record`` (and ``model``'s weights) under ``key``.
 
+        ``record`` may hold NumPy scalars and 0-d tensors: they are stored as Python numbers.
+
         Raises:
             ValueError: a NaN or infinite number in ``record`` (named by its key) or in the weights (a diverged
-                training is never cached), before anything is written.
+                training is never cached); TypeError: a value JSON cannot hold, named by its key. Both before
+                anything is written.
         """
-        _check_finite_record(record)
+        record = _plain_record(record)
         if model is not None:
             check_weights(f"the run {self._name(key)}", model, "it is not cached: lower its learning rate")
         self._used[self._name(key)] = {"key": key, **record, "loaded": False}
@@ -281,7 +295,11 @@ class RunCache:
                 comes back as that model with its weights loaded (a run cached without weights trains again).
 
         Returns:
-            ``(record, model)``: ``model`` is None for a run loaded without ``build``.
+            ``(record, model)``: ``model`` is None for a run loaded without ``build``; ``record`` as stored (NumPy
+            scalars and 0-d tensors as Python numbers), whether it was trained now or loaded.
+
+        Raises:
+            ValueError, TypeError: as :meth:`put`, for a record it cannot store (before anything is written).
         """
         record = self.get(key)
         weights = self.weights(key) if record is not None and build is not None else None
@@ -294,6 +312,6 @@ class RunCache:
             return record, model
         start = time.perf_counter()
         model, record = train()
-        record = {**record, "seconds": round(time.perf_counter() - start, 3)}
+        record = _plain_record({**record, "seconds": round(time.perf_counter() - start, 3)})
         self.put(key, record, model if build is not None else None)
         return record, model

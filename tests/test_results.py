@@ -133,3 +133,30 @@ def test_a_diverged_run_cached_before_is_set_aside_and_trained_again(tmp_path):
     record_file.write_text(json.dumps({"key": key, "accuracy": float("nan")}))
     with pytest.warns(UserWarning, match=f"{record_file.name} is damaged.*holds NaN"):
         assert RunCache(tmp_path).get(key) is None
+
+
+def test_the_run_cache_stores_numpy_and_tensor_scalars_as_numbers_and_refuses_the_rest_first(tmp_path):
+    import numpy as np
+
+    from lrlib.results import RunCache
+
+    key, trains = {"method": "toy", "seed": 0}, []
+    losses = np.array([0.5, 0.25], dtype=np.float32)
+
+    def train():
+        trains.append(1)
+        return torch.nn.Linear(2, 1), {"loss": np.mean(losses), "steps": np.int64(2), "acc": [torch.tensor(0.75)],
+                                       "done": np.bool_(True)}
+
+    record, _ = RunCache(tmp_path).train_or_load(key, train, build=lambda: torch.nn.Linear(2, 1))
+    again, _ = RunCache(tmp_path).train_or_load(key, train, build=lambda: torch.nn.Linear(2, 1))
+    assert len(trains) == 1  # loaded the second time, not trained again
+    for r in (record, again):
+        assert {k: r[k] for k in ("loss", "steps", "acc", "done")} == {"loss": 0.375, "steps": 2, "acc": [0.75],
+                                                                        "done": True}
+        assert type(r["loss"]) is float and type(r["steps"]) is int and type(r["acc"][0]) is float
+    other = {"method": "toy", "seed": 1}
+    with pytest.raises(TypeError, match=r"record\['curve'\] is a ndarray.*tolist"):
+        RunCache(tmp_path).train_or_load(other, lambda: (torch.nn.Linear(2, 1), {"curve": losses}),
+                                         build=lambda: torch.nn.Linear(2, 1))
+    assert len(list(tmp_path.glob("*.pt"))) == 1  # no orphan weights for the refused run
