@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .checks import check_finite
+from .checks import check_finite, check_int, check_positive
 
 __all__ = ["distance_stats", "pair_distances", "class_distances", "retrieval_distances", "average_precision",
            "retrieval_map", "psnr", "knn_accuracy", "radial_power_spectrum", "mean_log_power"]
@@ -183,11 +183,16 @@ def average_precision(scores: ArrayLike, labels: ArrayLike, *, voc07: bool = Fal
         relevant item (ties broken by a stable sort of the scores).
 
     Raises:
-        ValueError: no relevant item, shapes that differ, NaN or infinite scores, labels other than
-            booleans or 0/1 (e.g. VOC's -1: pass ``targets == 1``).
+        ValueError: scores or labels not 1-d (a 2-d input would be pooled into one ranking), no relevant item,
+            lengths that differ, NaN or infinite scores, labels other than booleans or 0/1 (e.g. VOC's -1: pass
+            ``targets == 1``).
     """
-    s = np.asarray(_tensor(scores, "scores").detach().cpu(), dtype=np.float64).ravel()
-    y = np.asarray(_relevance(labels, "labels").detach().cpu()).ravel()
+    s, y = _tensor(scores, "scores"), _relevance(labels, "labels")
+    for name, t in (("scores", s), ("labels", y)):
+        if t.ndim != 1:
+            raise ValueError(f"{name} must be 1-d, one ranking; got shape {tuple(t.shape)} (for (N, C) scores, one AP "
+                             f"per column: average_precision(scores[:, c], labels[:, c]))")
+    s, y = np.asarray(s.detach().cpu(), dtype=np.float64), np.asarray(y.detach().cpu())
     if s.shape != y.shape:
         raise ValueError(f"scores and labels must have the same length; got {s.shape} and {y.shape}")
     if not y.any():
@@ -272,17 +277,18 @@ def psnr(a: ArrayLike, b: ArrayLike, data_range: float = 1.0) -> float:
     Returns ``inf`` for identical inputs.
 
     Raises:
-        ValueError: shapes that differ, ``data_range`` <= 0, NaN or infinite values, and values outside
-            [0, data_range] (beyond 0.1 % of it): uint8 images with the default ``data_range=1`` would
-            otherwise give a PSNR 48 dB too low.
+        ValueError: shapes that differ, no values, ``data_range`` not a finite number > 0, NaN or infinite values,
+            and values outside [0, data_range] (beyond 0.1 % of it): uint8 images with the default
+            ``data_range=1`` would otherwise give a PSNR 48 dB too low.
     """
     x, y = _tensor(a, "a").double(), _tensor(b, "b").double()
     if x.shape != y.shape:
         raise ValueError(f"a and b must have the same shape; got {tuple(x.shape)} and {tuple(y.shape)}")
-    if data_range <= 0:
-        raise ValueError(f"data_range must be > 0; got {data_range}")
+    if x.numel() == 0:
+        raise ValueError(f"a and b hold no values (shape {tuple(x.shape)}): PSNR needs at least one pixel")
+    check_positive("data_range", data_range)
     for name, t in (("a", x), ("b", y)):
-        low, high = (float(v) for v in torch.aminmax(t)) if t.numel() else (0.0, 0.0)
+        low, high = (float(v) for v in torch.aminmax(t))
         if low < -1e-3 * data_range or high > (1 + 1e-3) * data_range:
             raise ValueError(f"{name} holds values in [{low:g}, {high:g}], outside [0, data_range={data_range:g}]; "
                              f"give data_range=255 for 8-bit images (or divide them by 255)")
@@ -342,8 +348,11 @@ def radial_power_spectrum(images: ArrayLike, *, bins: int = 64) -> tuple[np.ndar
         circle's corners are left out, the DC term is kept in the first ring.
 
     Raises:
-        ValueError: images that are not (H, W) or (N, H, W), NaN or infinite values.
+        ValueError: images that are not (H, W) or (N, H, W), NaN or infinite values, ``bins`` not an int >= 1 or
+            finer than the images' frequency step (a ring with no frequency in it has no mean; up to
+            min(H, W) // 2 rings always have one).
     """
+    check_int("bins", bins)
     p = _periodograms(images)
     h, w = p.shape[-2:]
     fy, fx = torch.fft.fftfreq(h, dtype=torch.float64), torch.fft.fftfreq(w, dtype=torch.float64)
@@ -353,6 +362,9 @@ def radial_power_spectrum(images: ArrayLike, *, bins: int = 64) -> tuple[np.ndar
     total = torch.zeros(bins, dtype=torch.float64, device=p.device)
     total.index_add_(0, ring[keep], (p / (h * w)).mean(0).flatten()[keep])
     count = torch.bincount(ring[keep], minlength=bins).double()
+    if empty := (count == 0).nonzero()[:, 0].tolist():
+        raise ValueError(f"bins={bins} is finer than the frequency step of {h}x{w} images: rings {empty[:6]} "
+                         f"({len(empty)} of {bins}) hold no frequency; use bins <= {max(1, min(h, w) // 2)}")
     centres = (np.arange(bins) + 0.5) * 0.5 / bins
     return centres, (total / count).cpu().numpy()
 
@@ -364,7 +376,10 @@ def mean_log_power(images: ArrayLike) -> float:
     this one (8-bit images, log before averaging) is an assumption the notebook states.
 
     Raises:
-        ValueError: as :func:`radial_power_spectrum`.
+        ValueError: images that are not (H, W) or (N, H, W), NaN or infinite values, images of one pixel (they
+            have no frequency but DC).
     """
     p = _periodograms(images).flatten(1)[:, 1:]
+    if p.shape[1] == 0:
+        raise ValueError("images of 1x1 pixel have no frequency but DC, so no mean log power: give larger images")
     return float((10 * torch.log10(p.clamp_min(1e-30))).mean())

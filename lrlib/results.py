@@ -126,13 +126,16 @@ def load_results(notebook: str, *, folder: str | Path | None = None) -> dict[str
 
     Raises:
         FileNotFoundError: there is no such file (the message says to run the notebook).
-        ValueError: the file is damaged (not JSON, or without ``meta`` and ``results``); the message names it.
+        ValueError: the file is damaged (not JSON, or not an object with ``meta`` and ``results``); the message
+            names it.
     """
     path = Path(folder or results_dir()) / f"{notebook}.json"
     if not path.exists():
         raise FileNotFoundError(f"no results file {path}: run notebook {notebook} first")
     try:
         content = json.loads(path.read_text())
+        if not isinstance(content, dict):
+            raise ValueError(f"it holds a JSON {type(content).__name__}, not an object with 'meta' and 'results'")
         if not {"meta", "results"} <= set(content):
             raise ValueError("it lacks 'meta' or 'results'")
     except (ValueError, TypeError, UnicodeDecodeError) as err:

@@ -203,3 +203,31 @@ def test_trapezoid_ap_on_a_hand_computed_ranking():
     # junk at rank 1 removed: both relevant items lead, AP = 1 under either rule
     junk = np.array([[False, True, False, False]])
     assert metrics.retrieval_map(q, db, rel, ignore=junk, ap="trapezoid") == pytest.approx(1.0)
+
+
+def test_average_precision_refuses_2d_inputs_instead_of_pooling_them():
+    g = np.random.default_rng(8)
+    scores, labels = g.random((6, 2)), np.array([[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1]])
+    for s, y, bad in ((scores, labels, "scores"), (scores[:, 0], labels, "labels"), (scores, labels.T, "scores")):
+        with pytest.raises(ValueError, match=rf"{bad} must be 1-d, one ranking; got shape .*scores\[:, c\]"):
+            metrics.average_precision(s, y)
+    assert metrics.average_precision(scores[:, 1], labels[:, 1]) == pytest.approx(
+        average_precision_score(labels[:, 1], scores[:, 1]))
+
+
+def test_psnr_refuses_no_values_and_a_data_range_that_is_not_a_finite_positive_number():
+    with pytest.raises(ValueError, match=r"a and b hold no values"):
+        metrics.psnr(torch.zeros(0, 3), torch.zeros(0, 3))
+    for bad in (float("nan"), float("inf"), 0.0):
+        with pytest.raises(ValueError, match=rf"data_range must be a positive number; got {bad}"):
+            metrics.psnr(np.full(4, 0.5), np.full(4, 0.25), data_range=bad)
+
+
+def test_power_spectra_refuse_rings_without_a_frequency_and_one_pixel_images():
+    img = np.random.default_rng(9).normal(size=(32, 32))
+    with pytest.raises(ValueError, match=r"bins=64 is finer than the frequency step of 32x32 images.*use bins <= 16"):
+        metrics.radial_power_spectrum(img)
+    _, power = metrics.radial_power_spectrum(img, bins=16)  # the largest the message allows: every ring filled
+    assert np.isfinite(power).all()
+    with pytest.raises(ValueError, match="1x1 pixel"):
+        metrics.mean_log_power(np.ones((3, 1, 1)))

@@ -64,6 +64,12 @@ def test_damaged_results_file_is_named(tmp_path):
     assert len(list(tmp_path.glob("00_test.unreadable.*.json"))) == 1
 
 
+def test_a_results_file_that_is_a_json_list_is_damaged(tmp_path):
+    (tmp_path / "00_test.json").write_text('["meta", "results"]')
+    with pytest.raises(ValueError, match=r"00_test.json is damaged \(it holds a JSON list"):
+        load_results("00_test", folder=tmp_path)
+
+
 def test_a_damaged_cache_entry_is_set_aside_and_trained_again(tmp_path):
     from lrlib.results import RunCache
 
