@@ -112,13 +112,18 @@ def class_distances(features: ArrayLike, labels: ArrayLike, *, max_pairs: int = 
 
     Raises:
         ValueError: fewer than 2 features, not one integer label >= 0 per feature, NaN or infinite
-            values, all-zero rows, one class only or no class with two members.
+            values, all-zero rows, one class only or no class with two members, ``max_pairs`` not an int >= 1 or
+            too few to sample a pair of each kind.
     """
+    check_int("max_pairs", max_pairs)
     f = _normalise(_tensor(features, "features", 2), "features")
     n = len(f)
     if n < 2:
         raise ValueError(f"need >= 2 features; got {n}")
     y = _labels(labels, "labels", n).to(f.device)
+    sizes = torch.bincount(y)
+    if (sizes > 0).sum() < 2 or sizes.max() < 2:
+        raise ValueError("labels need at least two classes and a class with two members")
     g = torch.Generator().manual_seed(seed)
     i = torch.randint(n, (max_pairs,), generator=g).to(f.device)
     j = torch.randint(n, (max_pairs,), generator=g).to(f.device)
@@ -127,7 +132,8 @@ def class_distances(features: ArrayLike, labels: ArrayLike, *, max_pairs: int = 
     d = (f[i] - f[j]).norm(dim=1)
     same = y[i] == y[j]
     if same.all() or not same.any():
-        raise ValueError("labels need at least two classes and a class with two members")
+        raise ValueError(f"max_pairs={max_pairs} sampled {int(same.sum())} same-class and {int((~same).sum())} "
+                         f"different-class pairs; both need one: raise max_pairs")
     return float(d[same].mean()), float(d[~same].mean())
 
 
@@ -304,11 +310,13 @@ def knn_accuracy(train: ArrayLike, train_labels: ArrayLike, test: ArrayLike, tes
     test feature's neighbours carry its own class.
 
     Raises:
-        ValueError: not one integer label >= 0 per feature, feature dimensions that differ, NaN or
+        ValueError: not one integer label >= 0 per feature, feature dimensions that differ, no test feature, NaN or
             infinite values, all-zero rows, ``k`` outside [1, number of train features].
     """
     a = _normalise(_tensor(train, "train", 2), "train")
     b = _normalise(_tensor(test, "test", 2), "test").to(a.device)
+    if len(b) == 0:
+        raise ValueError(f"test holds no features (shape {tuple(b.shape)}): an accuracy needs at least one")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"train and test features differ in dimension: {a.shape[1]} vs {b.shape[1]}")
     ya = _labels(train_labels, "train_labels", len(a)).to(a.device)

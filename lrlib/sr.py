@@ -38,6 +38,16 @@ def _check_scale(scale: object, minimum: int = 2) -> int:
     return scale
 
 
+def _check_channels(model: nn.Module, name: str, images: torch.Tensor) -> None:
+    """ValueError when ``images`` (N, C, h, w) have another C than the network was built for (its ``channels``,
+    where it has one)."""
+    want = getattr(model, "channels", None)
+    if want is not None and images.shape[1] != want:
+        raise ValueError(f"{name} has {images.shape[1]} channel(s) but the {type(model).__name__} was built for "
+                         f"{want}: build it with build_sr(..., channels={images.shape[1]}), or give it "
+                         f"{want}-channel images (grey to RGB: x.expand(-1, 3, -1, -1))")
+
+
 def upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     """Bicubic up-sampling of float (N, C, h, w) images by ``scale``, clamped to [0, 1].
 
@@ -62,8 +72,7 @@ class SRCNN(nn.Module):
 
     def __init__(self, scale: int, channels: int = 3):
         super().__init__()
-        self.scale = _check_scale(scale)
-        check_int("channels", channels)
+        self.scale, self.channels = _check_scale(scale), check_int("channels", channels)
         self.net = nn.Sequential(nn.Conv2d(channels, 64, 9, padding=4), nn.ReLU(inplace=True),
                                  nn.Conv2d(64, 32, 5, padding=2), nn.ReLU(inplace=True),
                                  nn.Conv2d(32, channels, 5, padding=2))
@@ -81,7 +90,7 @@ class VDSR(nn.Module):
 
     def __init__(self, scale: int, channels: int = 3, depth: int = 20, width: int = 64):
         super().__init__()
-        self.scale = _check_scale(scale)
+        self.scale, self.channels = _check_scale(scale), channels
         for name, value, minimum in (("channels", channels, 1), ("depth", depth, 2), ("width", width, 1)):
             check_int(f"VDSR {name}", value, minimum)
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
@@ -104,8 +113,7 @@ class ESPCN(nn.Module):
 
     def __init__(self, scale: int, channels: int = 3):
         super().__init__()
-        self.scale = _check_scale(scale)
-        check_int("channels", channels)
+        self.scale, self.channels = _check_scale(scale), check_int("channels", channels)
         self.net = nn.Sequential(nn.Conv2d(channels, 64, 5, padding=2), nn.Tanh(),
                                  nn.Conv2d(64, 32, 3, padding=1), nn.Tanh(),
                                  nn.Conv2d(32, channels * scale**2, 3, padding=1), nn.PixelShuffle(scale))
@@ -176,7 +184,7 @@ class EDSR(nn.Module):
             raise ValueError(f"EDSR scale must be 2, 3 or 4 (x4 is two x2 stages); got {scale!r}")
         for name, value in (("channels", channels), ("blocks", blocks), ("width", width)):
             check_int(f"EDSR {name}", value)
-        self.scale = scale
+        self.scale, self.channels = scale, channels
         self.head = nn.Conv2d(channels, width, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(width) for _ in range(blocks)],
                                   nn.Conv2d(width, width, 3, padding=1))
@@ -282,12 +290,13 @@ def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int
 
     Raises:
         ValueError: ``lr`` or ``hr`` not uint8 or finite [0, 1] floats (N, C, ., .), the two of different dtypes
-            (one would be scaled by 255 and the other not), no images, shapes that do not pair at the model's
-            ``scale`` (N, C and both sides); ``steps``, ``batch_size`` not ints >= 1; as :func:`fit`.
+            (one would be scaled by 255 and the other not), no images, another number of channels than the
+            network's, shapes that do not pair at the model's ``scale`` (N, C and both sides); ``steps``, ``batch_size`` not ints >= 1; as :func:`fit`.
     """
     for name, images in (("lr", lr), ("hr", hr)):
         check_images(name, images)
     scale = model.scale
+    _check_channels(model, "lr", lr)
     if lr.dtype != hr.dtype:
         raise ValueError(f"lr and hr must have the same dtype (both uint8 or both [0, 1] floats); got {lr.dtype} "
                          f"and {hr.dtype}")
@@ -314,11 +323,12 @@ def super_resolve(model: nn.Module, lr: torch.Tensor, *, batch_size: int = 1024)
 
     Raises:
         ValueError: ``lr`` not uint8 (N, C, h, w) with N >= 1 (floats would be divided by 255 again: convert
-            [0, 1] floats with ``(x * 255).round().to(torch.uint8)``, or call the model itself), ``batch_size`` not
-            an int >= 1.
+            [0, 1] floats with ``(x * 255).round().to(torch.uint8)``, or call the model itself), another number of
+            channels than the network's, ``batch_size`` not an int >= 1.
     """
     if len(check_images("lr", lr, uint8=True)) == 0:
         raise ValueError("lr holds no images: pass at least one (N >= 1)")
+    _check_channels(model, "lr", lr)
     check_int("batch_size", batch_size)
     dev = next(model.parameters()).device
     out = []

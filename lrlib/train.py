@@ -273,8 +273,11 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
                           lr=config.learning_rate, momentum=config.momentum, nesterov=True,
                           fused=dev.type == "cuda")  # one kernel for the whole update instead of a few per tensor group
     if config.schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=total, pct_start=0.25,
-                                                    anneal_strategy="linear", div_factor=10, final_div_factor=100)
+        # a quarter of the steps warm up; torch divides by that warm-up less one step, zero at exactly 4 steps: 2 then
+        warmup = 0.25 if total != 4 else 0.5
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=total,
+                                                    pct_start=warmup, anneal_strategy="linear", div_factor=10,
+                                                    final_div_factor=100)
     else:
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, [total // 2, total * 3 // 4], gamma=0.1)
     history = History(config=asdict(config))

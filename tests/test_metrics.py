@@ -231,3 +231,15 @@ def test_power_spectra_refuse_rings_without_a_frequency_and_one_pixel_images():
     assert np.isfinite(power).all()
     with pytest.raises(ValueError, match="1x1 pixel"):
         metrics.mean_log_power(np.ones((3, 1, 1)))
+
+
+def test_knn_without_test_features_and_class_distances_without_pairs_are_named():
+    x, y = np.random.default_rng(10).normal(size=(10, 4)), np.arange(10) % 2
+    with pytest.raises(ValueError, match=r"test holds no features \(shape \(0, 4\)\)"):
+        metrics.knn_accuracy(x, y, x[:0], y[:0], k=3)
+    with pytest.raises(ValueError, match="max_pairs must be an int >= 1; got 0"):
+        metrics.class_distances(x, y, max_pairs=0)
+    with pytest.raises(ValueError, match="max_pairs=1 sampled .*raise max_pairs"):
+        metrics.class_distances(x, y, max_pairs=1)
+    with pytest.raises(ValueError, match="two classes and a class with two members"):
+        metrics.class_distances(x, np.zeros(10, int))

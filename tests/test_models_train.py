@@ -191,3 +191,23 @@ def test_a_channel_constant_over_the_training_set_is_not_divided_by_zero():
     assert model.std[2] == pytest.approx(STD_FLOOR)
     assert model.std[0] == pytest.approx(float(images[:, 0].float().div(255).std()))  # other channels as before
     assert all(math.isfinite(v) for v in history.loss)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5])
+def test_trainings_of_a_few_steps_follow_the_one_cycle_schedule(steps):
+    """Exactly four steps used to divide by zero inside OneCycleLR (its warm-up was 4 * 0.25 - 1 = 0 steps)."""
+    images, labels = _samples()
+    cfg = TrainConfig(epochs=steps, batch_size=40, learning_rate=0.01, bf16=False)
+    history = train_classifier(build_model("alexnet", int(labels.max()) + 1), images, labels, cfg, progress=False)
+    assert len(history.loss) == steps and all(math.isfinite(v) for v in history.loss)
+
+
+@pytest.mark.parametrize("name, side", [("alexnet", 8), ("alexnet", 64), ("vgg16", 16), ("vgg16", 64)])
+def test_images_of_a_size_the_network_cannot_take_are_named(name, side):
+    model = build_model(name).eval()
+    with pytest.raises(ValueError, match=rf"takes images of \d+ to \d+ pixels a side.*got {side}x{side}.*resnet18"):
+        model(torch.rand(2, 3, side, side))
+    low, high = model.sides
+    for ok in (low, high):  # the limits themselves work, and give the documented feature width
+        assert model(torch.rand(1, 3, ok, ok), features=True)[1].shape == (1, model.dim)
+    assert build_model("resnet18").eval()(torch.rand(1, 3, 8, 8)).shape == (1, 10)

@@ -124,3 +124,15 @@ def test_fit_never_returns_weights_that_are_not_finite():
     with pytest.raises(TrainingDiverged, match=r"weights 'scale' hold NaN"):
         fit(net, batch, torch.nn.functional.l1_loss, steps=2, learning_rate=0.01, desc="toy", progress=False)
 
+
+
+@pytest.mark.parametrize("name", ["srcnn", "vdsr", "espcn", "edsr"])
+def test_grey_images_into_a_colour_network_are_named(name):
+    net = build_sr(name, 2)
+    grey_lr = torch.randint(0, 256, (2, 1, 8, 8), dtype=torch.uint8)
+    grey_hr = torch.randint(0, 256, (2, 1, 16, 16), dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"lr has 1 channel\(s\) but the .* was built for 3: .*channels=1"):
+        train_sr(net, grey_lr, grey_hr, steps=1, progress=False)
+    with pytest.raises(ValueError, match=r"lr has 1 channel\(s\)"):
+        super_resolve(net, grey_lr)
+    assert super_resolve(build_sr(name, 2, channels=1), grey_lr).shape == (2, 1, 16, 16)
