@@ -4,10 +4,13 @@ names the argument, the value it got and what it needs, so bad input never reach
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_int", "check_optional_ints", "check_positive", "check_finite", "check_features", "check_images"]
+__all__ = ["TrainingDiverged", "check_int", "check_optional_ints", "check_positive", "check_number", "check_finite",
+           "check_features", "check_images", "check_losses", "check_weights",
+           "LOSS_CHECK_EVERY"]
 
 
 def check_int(name: str, value: object, minimum: int = 1) -> int:
@@ -40,6 +43,17 @@ def check_positive(name: str, value: object) -> float:
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number; got {value!r}")
+    return float(value)
+
+
+def check_number(name: str, value: object, minimum: float = 0.0) -> float:
+    """``value`` as a float if it is a finite number >= ``minimum`` (not a bool).
+
+    Raises:
+        ValueError: anything else (NaN and infinities included), naming ``name`` and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be a finite number >= {minimum:g}; got {value!r}")
     return float(value)
 
 
@@ -96,3 +110,40 @@ def check_images(name: str, images: object, *, uint8: bool = False, ndim: int = 
             hint = " (they look like 0..255 values: divide by 255)" if high > 2 else ""
             raise ValueError(f"{name} must lie in [0, 1]; got values in [{low:g}, {high:g}]{hint}")
     return images
+
+
+LOSS_CHECK_EVERY = 250
+"""Steps between a long training's checks that its loss is finite (:func:`check_losses`; each waits for the GPU)."""
+
+
+class TrainingDiverged(ValueError):
+    """A training whose loss or weights became NaN or infinite: it stops rather than return (or cache) garbage."""
+
+
+def check_losses(what: str, losses: Sequence[torch.Tensor], fix: str, *, since: int = 0) -> int:
+    """Stop a training whose step losses ``losses[since:]`` (0-d tensors, ``losses[i]`` of step i + 1, on any device)
+    hold a NaN or an infinity. One reduction, so one GPU sync: call it once an epoch or every
+    :data:`LOSS_CHECK_EVERY` steps, not every step. Returns ``len(losses)``, the ``since`` of the next check.
+
+    Raises:
+        TrainingDiverged: naming ``what``, the first bad step, its loss and ``fix`` (the setting to change).
+    """
+    if len(losses) > since:
+        new = torch.stack(list(losses[since:])).detach()
+        bad = ~torch.isfinite(new)
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            raise TrainingDiverged(f"{what} diverged: the loss of step {since + i + 1} is {float(new[i])}; {fix}")
+    return len(losses)
+
+
+def check_weights(what: str, model: torch.nn.Module, fix: str) -> None:
+    """Stop a training that leaves a NaN or infinite parameter or buffer in ``model`` (its last step may break the
+    weights although every loss was finite).
+
+    Raises:
+        TrainingDiverged: naming ``what``, the first bad tensor and ``fix``.
+    """
+    for name, t in model.state_dict().items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise TrainingDiverged(f"{what} diverged: its weights {name!r} hold NaN or infinite values; {fix}")

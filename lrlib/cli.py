@@ -134,6 +134,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 1..65535 (Jupyter would fail later with a traceback of its own)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port lies in 1..65535 (e.g. 8890), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lrlib",
@@ -165,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description=f"Register the kernel {KERNEL_DISPLAY_NAME!r} (this environment's Python) "
                                      "and start JupyterLab on notebooks/, on 127.0.0.1.")
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser; print the URL")
-    lab.add_argument("--port", type=int, help="port to serve on (default: 8888, or the next free one)")
+    lab.add_argument("--port", type=_port, help="port to serve on (default: 8888, or the next free one)")
     lab.set_defaults(func=_lab)
     return parser
 

@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .checks import check_images
+from .checks import check_images, check_int
 
 __all__ = ["DEGRADE_VERSION", "low_resolution", "low_resolution_uint8", "factor_of_ratio", "ratio_label",
            "effective_ratio"]
@@ -89,16 +89,16 @@ def factor_of_ratio(ratio: str | float) -> int:
     """The side factor of an area ratio: ``"1/16"`` or ``1/16`` -> 4.
 
     Raises:
-        ValueError: when the ratio is not 1 / (an integer square).
+        ValueError: when the ratio is not 1 / (an integer square) (``"1/0"``, NaN and infinities included).
     """
     value = ratio
     if isinstance(ratio, str):
         num, _, den = ratio.partition("/")
         try:
             value = float(num) / float(den or 1)
-        except ValueError:
-            raise ValueError(f"ratio must look like '1/16'; got {ratio!r}") from None
-    if not isinstance(value, (int, float)) or value <= 0 or value > 1:
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"ratio must look like '1/16' (a positive denominator); got {ratio!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
         raise ValueError(f"an area ratio must lie in (0, 1]; got {ratio!r}")
     factor = round(math.sqrt(1 / value))
     if abs(1 / factor**2 - value) > 1e-9:
@@ -128,8 +128,10 @@ def low_resolution_uint8(images: torch.Tensor, factor: int, *, keep_size: bool =
     with ``keep_size=False`` at the small size (N, C, H // factor, W // factor).
 
     Raises:
-        ValueError: ``images`` not uint8; as :func:`low_resolution` for the factor and the shape.
+        ValueError: ``images`` not uint8, ``batch_size`` not an int >= 1; as :func:`low_resolution` for the factor
+            and the shape.
     """
+    check_int("batch_size", batch_size)
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
         got = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be uint8 (N, C, H, W); got {got}")

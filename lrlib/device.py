@@ -29,7 +29,7 @@ def as_device(device: torch.device | str) -> torch.device:
     """``device`` as a ``torch.device``, checked: torch knows its name and, for CUDA, this machine has a GPU.
 
     Raises:
-        ValueError: a name torch does not know (e.g. ``"gpu"``), or CUDA on a machine without one.
+        ValueError: a name torch does not know (e.g. ``"gpu"``), or CUDA (or Apple's MPS) on a machine without it.
     """
     try:
         device = torch.device(device)
@@ -37,6 +37,9 @@ def as_device(device: torch.device | str) -> torch.device:
         raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda'; got {device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} asked for, but this machine has no CUDA GPU: use 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but this machine has no Apple MPS GPU: use 'cpu'"
+                         f"{' or cuda' if torch.cuda.is_available() else ''}")
     return device
 
 

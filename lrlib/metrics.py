@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .checks import check_finite
+from .checks import check_finite, check_int, check_positive
 
 __all__ = ["distance_stats", "pair_distances", "class_distances", "retrieval_distances", "average_precision",
            "retrieval_aps", "bootstrap_interval",
@@ -113,13 +113,18 @@ def class_distances(features: ArrayLike, labels: ArrayLike, *, max_pairs: int = 
 
     Raises:
         ValueError: fewer than 2 features, not one integer label >= 0 per feature, NaN or infinite
-            values, all-zero rows, one class only or no class with two members.
+            values, all-zero rows, one class only or no class with two members, ``max_pairs`` not an int >= 1 or
+            too few to sample a pair of each kind.
     """
+    check_int("max_pairs", max_pairs)
     f = _normalise(_tensor(features, "features", 2), "features")
     n = len(f)
     if n < 2:
         raise ValueError(f"need >= 2 features; got {n}")
     y = _labels(labels, "labels", n).to(f.device)
+    sizes = torch.bincount(y)
+    if (sizes > 0).sum() < 2 or sizes.max() < 2:
+        raise ValueError("labels need at least two classes and a class with two members")
     g = torch.Generator().manual_seed(seed)
     i = torch.randint(n, (max_pairs,), generator=g).to(f.device)
     j = torch.randint(n, (max_pairs,), generator=g).to(f.device)
@@ -128,7 +133,8 @@ def class_distances(features: ArrayLike, labels: ArrayLike, *, max_pairs: int = 
     d = (f[i] - f[j]).norm(dim=1)
     same = y[i] == y[j]
     if same.all() or not same.any():
-        raise ValueError("labels need at least two classes and a class with two members")
+        raise ValueError(f"max_pairs={max_pairs} sampled {int(same.sum())} same-class and {int((~same).sum())} "
+                         f"different-class pairs; both need one: raise max_pairs")
     return float(d[same].mean()), float(d[~same].mean())
 
 
@@ -184,11 +190,16 @@ def average_precision(scores: ArrayLike, labels: ArrayLike, *, voc07: bool = Fal
         relevant item (ties broken by a stable sort of the scores).
 
     Raises:
-        ValueError: no relevant item, shapes that differ, NaN or infinite scores, labels other than
-            booleans or 0/1 (e.g. VOC's -1: pass ``targets == 1``).
+        ValueError: scores or labels not 1-d (a 2-d input would be pooled into one ranking), no relevant item,
+            lengths that differ, NaN or infinite scores, labels other than booleans or 0/1 (e.g. VOC's -1: pass
+            ``targets == 1``).
     """
-    s = np.asarray(_tensor(scores, "scores").detach().cpu(), dtype=np.float64).ravel()
-    y = np.asarray(_relevance(labels, "labels").detach().cpu()).ravel()
+    s, y = _tensor(scores, "scores"), _relevance(labels, "labels")
+    for name, t in (("scores", s), ("labels", y)):
+        if t.ndim != 1:
+            raise ValueError(f"{name} must be 1-d, one ranking; got shape {tuple(t.shape)} (for (N, C) scores, one AP "
+                             f"per column: average_precision(scores[:, c], labels[:, c]))")
+    s, y = np.asarray(s.detach().cpu(), dtype=np.float64), np.asarray(y.detach().cpu())
     if s.shape != y.shape:
         raise ValueError(f"scores and labels must have the same length; got {s.shape} and {y.shape}")
     if not y.any():
@@ -307,17 +318,18 @@ def psnr(a: ArrayLike, b: ArrayLike, data_range: float = 1.0) -> float:
     Returns ``inf`` for identical inputs.
 
     Raises:
-        ValueError: shapes that differ, ``data_range`` <= 0, NaN or infinite values, and values outside
-            [0, data_range] (beyond 0.1 % of it): uint8 images with the default ``data_range=1`` would
-            otherwise give a PSNR 48 dB too low.
+        ValueError: shapes that differ, no values, ``data_range`` not a finite number > 0, NaN or infinite values,
+            and values outside [0, data_range] (beyond 0.1 % of it): uint8 images with the default
+            ``data_range=1`` would otherwise give a PSNR 48 dB too low.
     """
     x, y = _tensor(a, "a").double(), _tensor(b, "b").double()
     if x.shape != y.shape:
         raise ValueError(f"a and b must have the same shape; got {tuple(x.shape)} and {tuple(y.shape)}")
-    if data_range <= 0:
-        raise ValueError(f"data_range must be > 0; got {data_range}")
+    if x.numel() == 0:
+        raise ValueError(f"a and b hold no values (shape {tuple(x.shape)}): PSNR needs at least one pixel")
+    check_positive("data_range", data_range)
     for name, t in (("a", x), ("b", y)):
-        low, high = (float(v) for v in torch.aminmax(t)) if t.numel() else (0.0, 0.0)
+        low, high = (float(v) for v in torch.aminmax(t))
         if low < -1e-3 * data_range or high > (1 + 1e-3) * data_range:
             raise ValueError(f"{name} holds values in [{low:g}, {high:g}], outside [0, data_range={data_range:g}]; "
                              f"give data_range=255 for 8-bit images (or divide them by 255)")
@@ -333,11 +345,13 @@ def knn_accuracy(train: ArrayLike, train_labels: ArrayLike, test: ArrayLike, tes
     test feature's neighbours carry its own class.
 
     Raises:
-        ValueError: not one integer label >= 0 per feature, feature dimensions that differ, NaN or
+        ValueError: not one integer label >= 0 per feature, feature dimensions that differ, no test feature, NaN or
             infinite values, all-zero rows, ``k`` outside [1, number of train features].
     """
     a = _normalise(_tensor(train, "train", 2), "train")
     b = _normalise(_tensor(test, "test", 2), "test").to(a.device)
+    if len(b) == 0:
+        raise ValueError(f"test holds no features (shape {tuple(b.shape)}): an accuracy needs at least one")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"train and test features differ in dimension: {a.shape[1]} vs {b.shape[1]}")
     ya = _labels(train_labels, "train_labels", len(a)).to(a.device)
@@ -377,8 +391,11 @@ def radial_power_spectrum(images: ArrayLike, *, bins: int = 64) -> tuple[np.ndar
         circle's corners are left out, the DC term is kept in the first ring.
 
     Raises:
-        ValueError: images that are not (H, W) or (N, H, W), NaN or infinite values.
+        ValueError: images that are not (H, W) or (N, H, W), NaN or infinite values, ``bins`` not an int >= 1 or
+            finer than the images' frequency step (a ring with no frequency in it has no mean; up to
+            min(H, W) // 2 rings always have one).
     """
+    check_int("bins", bins)
     p = _periodograms(images)
     h, w = p.shape[-2:]
     fy, fx = torch.fft.fftfreq(h, dtype=torch.float64), torch.fft.fftfreq(w, dtype=torch.float64)
@@ -388,6 +405,9 @@ def radial_power_spectrum(images: ArrayLike, *, bins: int = 64) -> tuple[np.ndar
     total = torch.zeros(bins, dtype=torch.float64, device=p.device)
     total.index_add_(0, ring[keep], (p / (h * w)).mean(0).flatten()[keep])
     count = torch.bincount(ring[keep], minlength=bins).double()
+    if empty := (count == 0).nonzero()[:, 0].tolist():
+        raise ValueError(f"bins={bins} is finer than the frequency step of {h}x{w} images: rings {empty[:6]} "
+                         f"({len(empty)} of {bins}) hold no frequency; use bins <= {max(1, min(h, w) // 2)}")
     centres = (np.arange(bins) + 0.5) * 0.5 / bins
     return centres, (total / count).cpu().numpy()
 
@@ -399,7 +419,10 @@ def mean_log_power(images: ArrayLike) -> float:
     this one (8-bit images, log before averaging) is an assumption the notebook states.
 
     Raises:
-        ValueError: as :func:`radial_power_spectrum`.
+        ValueError: images that are not (H, W) or (N, H, W), NaN or infinite values, images of one pixel (they
+            have no frequency but DC).
     """
     p = _periodograms(images).flatten(1)[:, 1:]
+    if p.shape[1] == 0:
+        raise ValueError("images of 1x1 pixel have no frequency but DC, so no mean log power: give larger images")
     return float((10 * torch.log10(p.clamp_min(1e-30))).mean())

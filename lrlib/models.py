@@ -34,10 +34,13 @@ class Classifier(nn.Module):
     Raises:
         ValueError: at construction, ``dim`` not an int >= 1, ``num_classes`` not an int >= 2, ``dropout``
             outside [0, 1); in ``forward``, an input that is not a float (N, 3, H, W) batch (uint8 images
-            would be standardised as 0..255 values and give confident nonsense: convert with ``x.float() / 255``).
+            would be standardised as 0..255 values and give confident nonsense: convert with ``x.float() / 255``),
+            or one whose sides lie outside ``sides`` (the (smallest, largest) side ``body`` maps to ``dim`` features;
+            None: no largest).
     """
 
-    def __init__(self, body: nn.Module, dim: int, num_classes: int, dropout: float = 0.0):
+    def __init__(self, body: nn.Module, dim: int, num_classes: int, dropout: float = 0.0,
+                 sides: tuple[int, int | None] = (1, None)):
         super().__init__()
         check_int("dim", dim)
         check_int("num_classes", num_classes, 2)
@@ -45,6 +48,7 @@ class Classifier(nn.Module):
             raise ValueError(f"dropout must be a probability in [0, 1); got {dropout!r}")
         self.body = body
         self.dim = dim
+        self.sides = sides
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(dim, num_classes)
         self.register_buffer("mean", torch.zeros(3))
@@ -58,12 +62,17 @@ class Classifier(nn.Module):
             what = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be float images (N, {self.mean.numel()}, H, W) in [0, 1]; got {what} "
                              f"(convert uint8 with x.float() / 255; add a batch axis with x[None])")
+        low, high = self.sides
+        if min(x.shape[-2:]) < low or (high is not None and max(x.shape[-2:]) > high):
+            raise ValueError(f"this network takes images of {low} to {high or 'any'} pixels a side (it is built for "
+                             f"CIFAR's 32x32); got {x.shape[-2]}x{x.shape[-1]}: resize them to 32x32, e.g. "
+                             f"lrlib.degrade.low_resolution(x, factor) keeps their size, or use resnet18 (any size)")
         f = self.body((x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1))
         logits = self.head(self.dropout(f))
         return (logits, f) if features else logits
 
 
-def _alexnet() -> tuple[nn.Module, int]:  # its dropout (0.5) is the Classifier's, before the head
+def _alexnet() -> tuple[nn.Module, int, tuple[int, int]]:  # its dropout (0.5) is the Classifier's, before the head
     body = nn.Sequential(
         nn.Conv2d(3, 64, 11, stride=4, padding=5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -71,10 +80,10 @@ def _alexnet() -> tuple[nn.Module, int]:  # its dropout (0.5) is the Classifier'
         nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
         nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Flatten())
-    return body, 256
+    return body, 256, (29, 60)  # sides that leave 1x1 maps after the stride-4 conv and three poolings
 
 
-def _vgg16() -> tuple[nn.Module, int]:
+def _vgg16() -> tuple[nn.Module, int, tuple[int, int]]:
     layers: list[nn.Module] = []
     channels = 3
     for width in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
@@ -83,7 +92,7 @@ def _vgg16() -> tuple[nn.Module, int]:
         else:
             layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
             channels = width
-    return nn.Sequential(*layers, nn.Flatten()), 512
+    return nn.Sequential(*layers, nn.Flatten()), 512, (32, 63)  # five poolings to 1x1
 
 
 class BasicBlock(nn.Module):
@@ -103,13 +112,13 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x), inplace=True)
 
 
-def _resnet18() -> tuple[nn.Module, int]:
+def _resnet18() -> tuple[nn.Module, int, tuple[int, None]]:
     layers: list[nn.Module] = [nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)]
     cin = 64
     for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
         layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
         cin = cout
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 512
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 512, (1, None)  # pools whatever is left
 
 
 MODELS = {"alexnet": _alexnet, "vgg16": _vgg16, "resnet18": _resnet18}
@@ -124,8 +133,8 @@ def build_model(name: str, num_classes: int = 10) -> Classifier:
     if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     check_int("num_classes", num_classes, 2)
-    body, dim = MODELS[name]()
-    return Classifier(body, dim, num_classes, dropout=0.5 if name == "alexnet" else 0.0)
+    body, dim, sides = MODELS[name]()
+    return Classifier(body, dim, num_classes, dropout=0.5 if name == "alexnet" else 0.0, sides=sides)
 
 
 def count_parameters(model: nn.Module) -> int:

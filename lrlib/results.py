@@ -29,8 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from .checks import check_weights
 from .device import describe, numerics
 from .paths import cache_dir, make_folder, repo_root, set_aside, write_atomic
 
@@ -127,13 +129,16 @@ def load_results(notebook: str, *, folder: str | Path | None = None) -> dict[str
 
     Raises:
         FileNotFoundError: there is no such file (the message says to run the notebook).
-        ValueError: the file is damaged (not JSON, or without ``meta`` and ``results``); the message names it.
+        ValueError: the file is damaged (not JSON, or not an object with ``meta`` and ``results``); the message
+            names it.
     """
     path = Path(folder or results_dir()) / f"{notebook}.json"
     if not path.exists():
         raise FileNotFoundError(f"no results file {path}: run notebook {notebook} first")
     try:
         content = json.loads(path.read_text())
+        if not isinstance(content, dict):
+            raise ValueError(f"it holds a JSON {type(content).__name__}, not an object with 'meta' and 'results'")
         if not {"meta", "results"} <= set(content):
             raise ValueError("it lacks 'meta' or 'results'")
     except (ValueError, TypeError, UnicodeDecodeError) as err:
@@ -167,6 +172,34 @@ def fingerprint(tensor: torch.Tensor) -> str:
     flat = tensor.detach().reshape(-1)
     sample = flat[:: max(1, flat.numel() // 65536)].cpu().numpy().tobytes()
     return hashlib.sha1(f"{tuple(tensor.shape)} {tensor.dtype}".encode() + sample).hexdigest()[:12]
+
+
+def _refuse_not_finite(constant: str) -> float:
+    """``parse_constant`` of ``json.loads``: a cached record with NaN or an infinity is damaged."""
+    raise ValueError(f"it holds {constant} (a training that diverged)")
+
+
+def _plain_record(value: Any, where: str = "record") -> Any:
+    """``value`` as plain JSON data, nested dicts and lists included: NumPy scalars and 0-d tensors (what
+    ``np.mean`` or ``loss.mean()`` return) become Python numbers.
+
+    Raises:
+        ValueError: a NaN or infinite number, named by its place in the record (a diverged run is not cached).
+        TypeError: anything else JSON cannot hold (an array, a model, ...), named by its place.
+    """
+    if isinstance(value, (np.generic, torch.Tensor)) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value}: a run with a NaN or infinite result is not cached (did its training "
+                         f"diverge? lower its learning rate)")
+    if isinstance(value, dict):
+        return {k: _plain_record(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_record(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"{where} is a {type(value).__name__}, which a cached record cannot hold: give plain numbers, "
+                    f"strings, lists and dicts (e.g. float(x), or x.tolist() for an array)")
 
 
 class RunCache:
@@ -209,7 +242,7 @@ class RunCache:
         if path is None or not path.exists():
             return None
         try:
-            record = json.loads(path.read_text())
+            record = json.loads(path.read_text(), parse_constant=_refuse_not_finite)
             if record.get("key") != json.loads(json.dumps(self._full(key))):
                 raise ValueError("it was written for another key")
         except (ValueError, AttributeError, UnicodeDecodeError) as err:
@@ -221,6 +254,18 @@ class RunCache:
         return record
 
     def put(self, key: dict, record: dict, model: torch.nn.Module | None = None) -> None:
+        """Store ``record`` (and ``model``'s weights) under ``key``.
+
+        ``record`` may hold NumPy scalars and 0-d tensors: they are stored as Python numbers.
+
+        Raises:
+            ValueError: a NaN or infinite number in ``record`` (named by its key) or in the weights (a diverged
+                training is never cached); TypeError: a value JSON cannot hold, named by its key. Both before
+                anything is written.
+        """
+        record = _plain_record(record)
+        if model is not None:
+            check_weights(f"the run {self._name(key)}", model, "it is not cached: lower its learning rate")
         self._used[self._name(key)] = {"key": self._full(key), **record, "loaded": False}
         if self.folder is None:
             return
@@ -228,7 +273,8 @@ class RunCache:
             buffer = io.BytesIO()
             torch.save(model.state_dict(), buffer)
             write_atomic(self._path(key, ".pt"), buffer.getvalue())
-        write_atomic(self._path(key, ".json"), json.dumps({"key": self._full(key), **record}, indent=1))
+        write_atomic(self._path(key, ".json"), json.dumps({"key": self._full(key), **record}, indent=1,
+                                                          allow_nan=False))
 
     def ledger(self) -> dict[str, float]:
         """The runs served (``loaded``) or stored (``trained``) since this cache was opened, and
@@ -244,7 +290,10 @@ class RunCache:
         if path is None or not path.exists():
             return None
         try:
-            return torch.load(path, map_location="cpu")
+            weights = torch.load(path, map_location="cpu")
+            if any(t.is_floating_point() and not torch.isfinite(t).all() for t in weights.values()):
+                raise ValueError("its weights hold NaN or infinite values (a training that diverged)")
+            return weights
         except Exception as err:  # torch raises many kinds (pickle, zip, EOF, runtime) for a damaged file
             set_aside(path, f"{type(err).__name__}: {err}")
             return None
@@ -260,7 +309,11 @@ class RunCache:
                 comes back as that model with its weights loaded (a run cached without weights trains again).
 
         Returns:
-            ``(record, model)``: ``model`` is None for a run loaded without ``build``.
+            ``(record, model)``: ``model`` is None for a run loaded without ``build``; ``record`` as stored (NumPy
+            scalars and 0-d tensors as Python numbers), whether it was trained now or loaded.
+
+        Raises:
+            ValueError, TypeError: as :meth:`put`, for a record it cannot store (before anything is written).
         """
         record = self.get(key)
         weights = self.weights(key) if record is not None and build is not None else None
@@ -273,6 +326,6 @@ class RunCache:
             return record, model
         start = time.perf_counter()
         model, record = train()
-        record = {**record, "seconds": round(time.perf_counter() - start, 3)}
+        record = _plain_record({**record, "seconds": round(time.perf_counter() - start, 3)})
         self.put(key, record, model if build is not None else None)
         return record, model

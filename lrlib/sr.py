@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .checks import check_images, check_int, check_positive
+from .checks import LOSS_CHECK_EVERY, check_images, check_int, check_losses, check_positive, check_weights
 from .device import bf16_autocast
 
 __all__ = ["SR_VERSION", "SRCNN", "VDSR", "ESPCN", "SqueezeExcitation", "ResBlock", "EDSR", "build_sr", "upsample",
@@ -36,6 +36,16 @@ def _check_scale(scale: object, minimum: int = 2) -> int:
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < minimum:
         raise ValueError(f"scale must be an int >= {minimum} (the side up-sampling factor); got {scale!r}")
     return scale
+
+
+def _check_channels(model: nn.Module, name: str, images: torch.Tensor) -> None:
+    """ValueError when ``images`` (N, C, h, w) have another C than the network was built for (its ``channels``,
+    where it has one)."""
+    want = getattr(model, "channels", None)
+    if want is not None and images.shape[1] != want:
+        raise ValueError(f"{name} has {images.shape[1]} channel(s) but the {type(model).__name__} was built for "
+                         f"{want}: build it with build_sr(..., channels={images.shape[1]}), or give it "
+                         f"{want}-channel images (grey to RGB: x.expand(-1, 3, -1, -1))")
 
 
 def upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -62,8 +72,7 @@ class SRCNN(nn.Module):
 
     def __init__(self, scale: int, channels: int = 3):
         super().__init__()
-        self.scale = _check_scale(scale)
-        check_int("channels", channels)
+        self.scale, self.channels = _check_scale(scale), check_int("channels", channels)
         self.net = nn.Sequential(nn.Conv2d(channels, 64, 9, padding=4), nn.ReLU(inplace=True),
                                  nn.Conv2d(64, 32, 5, padding=2), nn.ReLU(inplace=True),
                                  nn.Conv2d(32, channels, 5, padding=2))
@@ -81,7 +90,7 @@ class VDSR(nn.Module):
 
     def __init__(self, scale: int, channels: int = 3, depth: int = 20, width: int = 64):
         super().__init__()
-        self.scale = _check_scale(scale)
+        self.scale, self.channels = _check_scale(scale), channels
         for name, value, minimum in (("channels", channels, 1), ("depth", depth, 2), ("width", width, 1)):
             check_int(f"VDSR {name}", value, minimum)
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
@@ -104,8 +113,7 @@ class ESPCN(nn.Module):
 
     def __init__(self, scale: int, channels: int = 3):
         super().__init__()
-        self.scale = _check_scale(scale)
-        check_int("channels", channels)
+        self.scale, self.channels = _check_scale(scale), check_int("channels", channels)
         self.net = nn.Sequential(nn.Conv2d(channels, 64, 5, padding=2), nn.Tanh(),
                                  nn.Conv2d(64, 32, 3, padding=1), nn.Tanh(),
                                  nn.Conv2d(32, channels * scale**2, 3, padding=1), nn.PixelShuffle(scale))
@@ -176,7 +184,7 @@ class EDSR(nn.Module):
             raise ValueError(f"EDSR scale must be 2, 3 or 4 (x4 is two x2 stages); got {scale!r}")
         for name, value in (("channels", channels), ("blocks", blocks), ("width", width)):
             check_int(f"EDSR {name}", value)
-        self.scale = scale
+        self.scale, self.channels = scale, channels
         self.head = nn.Conv2d(channels, width, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(width) for _ in range(blocks)],
                                   nn.Conv2d(width, width, 3, padding=1))
@@ -224,8 +232,13 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
     thin networks such as the DoG-SR level networks. Every batch must then have the shape of the first. If the
     capture fails, a warning says why and training goes on eagerly. The fused Adam step stays outside the graph.
 
+    The losses are checked every :data:`~lrlib.checks.LOSS_CHECK_EVERY` steps and at the end, the weights at the
+    end: a training that diverges stops rather than return NaN weights.
+
     Raises:
         ValueError: ``steps`` not an int >= 1, ``learning_rate`` not a positive number.
+        TrainingDiverged: a NaN or infinite loss or weight; the message names the step and says to lower
+            ``learning_rate``.
     """
     check_int("steps", steps)
     check_positive("learning_rate", learning_rate)
@@ -233,7 +246,8 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
     capture = graph and dev.type == "cuda"
     opt = torch.optim.Adam(model.parameters(), lr=learning_rate, fused=dev.type == "cuda")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    losses = []
+    losses, checked = [], 0
+    fix = f"lower learning_rate (now {learning_rate:g})"
     model.train()
     try:
         for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
@@ -247,8 +261,12 @@ def fit(model: nn.Module, batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
             opt.step()
             sched.step()
             losses.append(loss.detach())
+            if len(losses) - checked == LOSS_CHECK_EVERY:
+                checked = check_losses(desc, losses, fix, since=checked)
     finally:
         model.__dict__.pop("forward", None)  # the class's own forward again (capture set one on the instance)
+    check_losses(desc, losses, fix, since=checked)
+    check_weights(desc, model, fix)
     model.eval()
     return torch.stack(losses).cpu().tolist()
 
@@ -272,12 +290,13 @@ def train_sr(model: nn.Module, lr: torch.Tensor, hr: torch.Tensor, *, steps: int
 
     Raises:
         ValueError: ``lr`` or ``hr`` not uint8 or finite [0, 1] floats (N, C, ., .), the two of different dtypes
-            (one would be scaled by 255 and the other not), no images, shapes that do not pair at the model's
-            ``scale`` (N, C and both sides); ``steps``, ``batch_size`` not ints >= 1; as :func:`fit`.
+            (one would be scaled by 255 and the other not), no images, another number of channels than the
+            network's, shapes that do not pair at the model's ``scale`` (N, C and both sides); ``steps``, ``batch_size`` not ints >= 1; as :func:`fit`.
     """
     for name, images in (("lr", lr), ("hr", hr)):
         check_images(name, images)
     scale = model.scale
+    _check_channels(model, "lr", lr)
     if lr.dtype != hr.dtype:
         raise ValueError(f"lr and hr must have the same dtype (both uint8 or both [0, 1] floats); got {lr.dtype} "
                          f"and {hr.dtype}")
@@ -304,11 +323,12 @@ def super_resolve(model: nn.Module, lr: torch.Tensor, *, batch_size: int = 1024)
 
     Raises:
         ValueError: ``lr`` not uint8 (N, C, h, w) with N >= 1 (floats would be divided by 255 again: convert
-            [0, 1] floats with ``(x * 255).round().to(torch.uint8)``, or call the model itself), ``batch_size`` not
-            an int >= 1.
+            [0, 1] floats with ``(x * 255).round().to(torch.uint8)``, or call the model itself), another number of
+            channels than the network's, ``batch_size`` not an int >= 1.
     """
     if len(check_images("lr", lr, uint8=True)) == 0:
         raise ValueError("lr holds no images: pass at least one (N >= 1)")
+    _check_channels(model, "lr", lr)
     check_int("batch_size", batch_size)
     dev = next(model.parameters()).device
     out = []

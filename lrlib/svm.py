@@ -1,7 +1,9 @@
 """Linear SVMs, many at once: per-class one-vs-rest classifiers for several feature spaces and values of C,
 solved on the features' device (LinearSVC's squared-hinge problem, checked against scikit-learn in the tests).
 
-Targets follow VOC's convention, (N, C) in {1, 0, -1}: 1 positive, -1 negative, 0 difficult (left out)."""
+Targets follow VOC's convention, (N, C) in {1, 0, -1}: 1 positive, -1 negative, 0 difficult (left out). Not 0/1
+labels, which :func:`lrlib.metrics.average_precision` takes: there a 0 is an irrelevant item, here it is left out,
+so a 0/1 matrix would train every SVM on positives only (:func:`fit_svms` refuses it; convert with ``2 * y - 1``)."""
 
 from __future__ import annotations
 
@@ -56,8 +58,9 @@ def fit_svms(train: list[torch.Tensor], targets, cs: list[float], *, max_iter: i
     applies them.
 
     Raises:
-        ValueError: no space, spaces of different N, targets not (N, C) in {1, 0, -1}, no C or a C <= 0, a bad
-            ``max_iter`` (all checked before any solve).
+        ValueError: no space, spaces of different N, targets not (N, C) in {1, 0, -1} with those N rows, a class
+            without a negative (-1; 0/1 labels read as positive / difficult), no C or a C <= 0, a bad ``max_iter``
+            (all checked before any solve).
     """
     if not train or len({len(x) for x in train}) != 1:
         raise ValueError(f"train must be feature spaces of one N; got {[tuple(x.shape) for x in train]}")
@@ -68,6 +71,12 @@ def fit_svms(train: list[torch.Tensor], targets, cs: list[float], *, max_iter: i
     width, device = max(x.shape[1] for x in train), train[0].device
     designs = [_design(check_features(f"space {i}", s).to(device), s.shape[1]) for i, s in enumerate(train)]
     y = check_targets("targets", targets).to(device).double()  # (N, C)
+    if len(y) != len(designs[0]):
+        raise ValueError(f"targets must have one row per training item; got {len(y)} rows for {len(designs[0])} "
+                         f"items")
+    if unopposed := torch.nonzero(~(y == -1).any(0)).flatten().tolist():
+        raise ValueError(f"targets: classes {unopposed[:5]} have no negative (-1), so their SVMs would learn from "
+                         f"positives only; targets are {{1, -1, 0=difficult}}; 0/1 labels? pass 2*y-1")
     axes = [torch.linalg.eigh(d.T @ d).eigenvectors for d in designs]  # each space's principal axes (D_s + 1)^2
     x = torch.stack([F.pad(d @ v, (0, width + 1 - d.shape[1])) for d, v in zip(designs, axes)])  # (S, N, width + 1)
     w = torch.zeros(len(x), width + 1, y.shape[1], dtype=torch.float64, device=device)  # (S, width + 1, C)
@@ -141,5 +150,13 @@ def _line_search(x: torch.Tensor, y: torch.Tensor, kept: torch.Tensor, lam: floa
 
 
 def svm_scores(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Decision values (len(cs), N, C) of :func:`fit_svms` weights w (len(cs), C, D + 1) on features x (N, D)."""
+    """Decision values (len(cs), N, C) of :func:`fit_svms` weights w (len(cs), C, D + 1) on features x (N, D).
+
+    Raises:
+        ValueError: ``w`` not 3-d, ``x`` not non-empty finite float (N, D) features of the width ``w`` was fit on.
+    """
+    if not isinstance(w, torch.Tensor) or w.ndim != 3:
+        raise ValueError(f"w must be fit_svms weights (len(cs), C, D + 1) of one space; got "
+                         f"{tuple(getattr(w, 'shape', ())) or type(w).__name__}")
+    x = check_features("x", x, w.shape[2] - 1)
     return _design(x.to(w.device), x.shape[1]) @ w.transpose(1, 2)

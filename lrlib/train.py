@@ -21,15 +21,19 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .checks import check_images, check_int, check_positive
+from .checks import check_images, check_int, check_losses, check_number, check_positive, check_weights
 from .device import bf16_autocast, synchronize
 from .models import Classifier
 
-__all__ = ["TRAINER_VERSION", "TrainConfig", "History", "Loss", "CrossEntropy", "random_crop_flip", "to_float",
-           "train_classifier", "evaluate"]
+__all__ = ["TRAINER_VERSION", "STD_FLOOR", "TrainConfig", "History", "Loss", "CrossEntropy", "random_crop_flip",
+           "to_float", "train_classifier", "evaluate"]
 
 TRAINER_VERSION = 3
 """Bumped whenever the trainer's behaviour changes, so that cached trainings (keys include it) are never stale."""
+
+STD_FLOOR = 1 / 255
+"""The smallest channel std the trainer standardises by (one grey level): a channel constant over the training set
+would otherwise divide by zero."""
 
 Loss = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 """``loss(net, x, labels, x_paired) -> scalar``: one training step's loss. ``x`` (N, C, H, W) float images
@@ -46,7 +50,7 @@ class TrainConfig:
         ValueError: at construction and again in :func:`train_classifier` (a field may be changed in between):
             ``epochs`` or ``batch_size`` not an int >= 1, ``pad`` or ``seed`` not an int >= 0, a
             ``learning_rate`` that is not a positive number, ``momentum`` or ``label_smoothing`` outside [0, 1),
-            a negative ``weight_decay``, an unknown ``schedule``.
+            a negative or infinite ``weight_decay``, an unknown ``schedule``.
     """
 
     epochs: int = 20
@@ -73,9 +77,7 @@ class TrainConfig:
         check_positive("learning_rate", self.learning_rate)
         for name in ("momentum", "label_smoothing"):
             _check_fraction(name, getattr(self, name))
-        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
-                or not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be a number >= 0; got {self.weight_decay!r}")
+        check_number("weight_decay", self.weight_decay)
         if self.schedule not in ("onecycle", "step"):
             raise ValueError(f"schedule must be 'onecycle' or 'step'; got {self.schedule!r}")
 
@@ -231,6 +233,8 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
             model's ``num_classes`` (a larger label would fail deep in the loss, on CUDA as a device assert);
             no images; ``paired`` not one image of the same size per image; ``config.pad`` not smaller than the
             image side; a ``batch_size`` larger than the data (an epoch would have no step).
+        TrainingDiverged: a NaN or infinite loss (checked once an epoch) or weights (at the end); the message names
+            the step and says to lower the learning rate.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
@@ -251,7 +255,7 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
     images, labels = images.to(dev), labels.to(dev)
     stats = images.float().div(255)
     model.mean.copy_(stats.mean(dim=(0, 2, 3)))
-    model.std.copy_(stats.std(dim=(0, 2, 3)))
+    model.std.copy_(stats.std(dim=(0, 2, 3)).clamp_min(STD_FLOOR))  # a constant channel would divide by 0
     del stats
     model.to(memory_format=torch.channels_last).train()
     paired = paired.to(dev) if paired is not None else None
@@ -269,16 +273,20 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
                           lr=config.learning_rate, momentum=config.momentum, nesterov=True,
                           fused=dev.type == "cuda")  # one kernel for the whole update instead of a few per tensor group
     if config.schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=total, pct_start=0.25,
-                                                    anneal_strategy="linear", div_factor=10, final_div_factor=100)
+        # a quarter of the steps warm up; torch divides by that warm-up less one step, zero at exactly 4 steps: 2 then
+        warmup = 0.25 if total != 4 else 0.5
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=total,
+                                                    pct_start=warmup, anneal_strategy="linear", div_factor=10,
+                                                    final_div_factor=100)
     else:
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, [total // 2, total * 3 // 4], gamma=0.1)
     history = History(config=asdict(config))
     start = time.perf_counter()
+    fix = f"lower config.learning_rate (now {config.learning_rate:g}) or config.weight_decay"
+    losses, checked = [], 0
     for _ in tqdm(range(config.epochs), desc="epochs", disable=not progress, leave=False):
         epoch_start = time.perf_counter()
         order = torch.randperm(len(images), device=dev, generator=gen)
-        running = torch.zeros((), device=dev)
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
             if paired is None:
@@ -292,11 +300,14 @@ def train_classifier(model: Classifier, images: torch.Tensor, labels: torch.Tens
             step_loss.backward()
             opt.step()
             sched.step()
-            running += step_loss.detach()
-        history.loss.append(float(running) / steps_per_epoch)  # float() waits for the GPU
+            losses.append(step_loss.detach())
+        epoch_losses = losses[checked:]
+        checked = check_losses("train_classifier", losses, fix, since=checked)  # waits for the GPU, once an epoch
+        history.loss.append(float(torch.stack(epoch_losses).mean()))
         history.epoch_seconds.append(time.perf_counter() - epoch_start)
         if test is not None:
             history.test_accuracy.append(evaluate(model, test[0], test[1], bf16=config.bf16))
+    check_weights("train_classifier", model, fix)
     synchronize(dev)
     history.seconds = time.perf_counter() - start
     history.images_per_second = steps_per_epoch * config.batch_size * config.epochs / sum(history.epoch_seconds)

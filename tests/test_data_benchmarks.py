@@ -258,6 +258,21 @@ def test_malformed_ground_truth_is_named(root, damage, shown):
     assert shown in str(err.value) and str(path) in str(err.value)
 
 
+@pytest.mark.parametrize("key, index, bad", [("imlist", 3, "../../secret/balliol_000000"),
+                                             ("imlist", 1, "/etc/all_souls_000001"),
+                                             ("qimlist", 1, "..\\..\\ashmolean_000000"), ("imlist", 0, "")])
+def test_ground_truth_names_must_stay_inside_the_photo_folder(root, tmp_path, key, index, bad):
+    path = write_retrieval_set(root, "oxford5k")
+    outside = tmp_path / "secret"  # a photo elsewhere on the machine that a crafted name would reach
+    write_jpeg(outside / "balliol_000000.jpg", (1, 2, 3))
+    lists = {"imlist": list(OXFORD), "qimlist": [OXFORD[0], OXFORD[2]]}
+    lists[key][index] = bad
+    write_gnd(path, lists["imlist"], lists["qimlist"], oxford_gnd())
+    with pytest.raises(ValueError, match="is not a photo name inside the set's folder") as err:
+        data.load_retrieval("oxford5k", size=8)
+    assert f"{key}[{index}] = {bad!r}" in str(err.value) and str(path) in str(err.value)
+
+
 def test_retrieval_missing_files_are_named(root):
     with pytest.raises(data.DatasetMissing, match="gnd_oxford5k.pkl") as err:
         data.load_retrieval("oxford5k", size=8)

@@ -97,3 +97,15 @@ def test_low_resolution_uint8_at_the_small_size():
         low_resolution_uint8(x.float(), 4)
     with pytest.raises(ValueError, match="empty"):
         low_resolution_uint8(x[:0], 4)
+
+
+@pytest.mark.parametrize("bad", ["1/0", "0/0", float("nan"), "nan", float("inf"), "inf", True])
+def test_ratio_helpers_refuse_division_by_zero_and_numbers_that_are_not_finite(bad):
+    with pytest.raises(ValueError, match=r"ratio"):
+        factor_of_ratio(bad)
+
+
+def test_low_resolution_uint8_refuses_a_batch_size_of_zero():
+    from lrlib.degrade import low_resolution_uint8
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1; got 0"):
+        low_resolution_uint8(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), 2, batch_size=0)

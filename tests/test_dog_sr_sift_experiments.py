@@ -132,6 +132,12 @@ def test_spectra_and_opencv_agreement():
     assert 0 <= agreement["recall"] <= 1 and agreement["precision"] > 0.3
 
 
+def test_spectra_of_small_photos_use_fewer_rings_and_never_nan():
+    """The smoke profile's 85x128 photos left every ring with no frequency in it NaN at the default 64 bins."""
+    curves, _ = dog_sr_sift.spectra([_camera(96)[..., :85, :], _camera(128)], cascade=False)
+    assert len(curves) == 42 and np.isfinite(curves.to_numpy()).all()  # 85 // 2 rings, for both photos
+
+
 def test_findings_follow_the_numbers():
     from lrlib.papers import DOG_MATCHES
 

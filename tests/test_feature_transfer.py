@@ -8,6 +8,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, average_precision_score
 
 from lrlib import data
+from lrlib.checks import TrainingDiverged
 from lrlib.papers import CITATIONS, TRANSFER_TABLE1, TRANSFER_TABLE2
 from lrlib.profiles import SETTINGS
 from lrlib.results import RunCache
@@ -129,6 +130,20 @@ def test_training_fits_the_pseudo_labels_and_the_cache_returns_the_same_networks
         ft.train_transfers([Transfer(hr, hr, 4, 2, "closest")], schedule)
     with pytest.raises(ValueError, match=r"schedule lacks \['learning_rate'\]"):
         ft.train_transfers(specs, dict(iterations=1, step=1, batch_size=2))
+
+
+def test_a_transfer_training_that_diverges_stops_and_bad_schedules_are_refused(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    hr = torch.randn(60, 5, generator=gen)
+    specs = [Transfer(hr, hr + 0.05 * torch.randn(60, 5, generator=gen), 32, 4)]
+    schedule = dict(iterations=300, step=200, batch_size=20, learning_rate=1e4)
+    with pytest.raises(TrainingDiverged, match=r"step \d+ is nan; lower schedule\['learning_rate'\] \(now 10000\)"):
+        ft.train_transfers(specs, schedule, cache=RunCache(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+    for name, bad in (("learning_rate", float("inf")), ("learning_rate", float("nan")), ("iterations", 0),
+                      ("batch_size", 2.5)):
+        with pytest.raises(ValueError, match=rf"schedule\['{name}'\]"):
+            ft.train_transfers(specs, {**schedule, name: bad})
 
 
 def _three_parts(seed: int = 0) -> tuple[dict, dict, tuple]:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lrlib.backbones import features, load_backbone
+from lrlib.checks import TrainingDiverged
 from lrlib.data import RetrievalSet
 from lrlib.degrade import low_resolution_uint8
 from lrlib.metrics import pair_distances, retrieval_distances, retrieval_map
@@ -172,6 +173,15 @@ def test_the_cache_resumes_a_finished_training(tmp_path):
     other = RunCache(tmp_path)  # another seed is another run
     fsr_gan.train_generator(*train, GanConfig(**TINY, seed=1), held_out=held, cache=other, progress=False)
     assert other.ledger()["trained"] == 1
+
+
+@pytest.mark.parametrize("adversarial", [True, False])
+def test_a_training_that_diverges_stops_and_is_not_cached(tmp_path, adversarial):
+    train, held = _synthetic()
+    config = GanConfig(**{**TINY, "learning_rate": 1e6}, adversarial=adversarial)
+    with pytest.raises(TrainingDiverged, match=r"diverged: .*; lower GanConfig.learning_rate \(now 1e\+06\)"):
+        fsr_gan.train_generator(*train, config, held_out=held, cache=RunCache(tmp_path), progress=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_gradient_penalty_training_runs():

@@ -235,3 +235,43 @@ def test_retrieval_aps_average_to_the_map():
     assert float(aps.mean()) == pytest.approx(retrieval_map(q, db, rel))
     first = int(rel.any(1).nonzero()[0])  # the first query with a relevant item: the first AP
     assert float(aps[0]) == pytest.approx(metrics.average_precision(-torch.cdist(q[first:first + 1], db)[0], rel[first]))
+
+
+def test_average_precision_refuses_2d_inputs_instead_of_pooling_them():
+    g = np.random.default_rng(8)
+    scores, labels = g.random((6, 2)), np.array([[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1]])
+    for s, y, bad in ((scores, labels, "scores"), (scores[:, 0], labels, "labels"), (scores, labels.T, "scores")):
+        with pytest.raises(ValueError, match=rf"{bad} must be 1-d, one ranking; got shape .*scores\[:, c\]"):
+            metrics.average_precision(s, y)
+    assert metrics.average_precision(scores[:, 1], labels[:, 1]) == pytest.approx(
+        average_precision_score(labels[:, 1], scores[:, 1]))
+
+
+def test_psnr_refuses_no_values_and_a_data_range_that_is_not_a_finite_positive_number():
+    with pytest.raises(ValueError, match=r"a and b hold no values"):
+        metrics.psnr(torch.zeros(0, 3), torch.zeros(0, 3))
+    for bad in (float("nan"), float("inf"), 0.0):
+        with pytest.raises(ValueError, match=rf"data_range must be a positive number; got {bad}"):
+            metrics.psnr(np.full(4, 0.5), np.full(4, 0.25), data_range=bad)
+
+
+def test_power_spectra_refuse_rings_without_a_frequency_and_one_pixel_images():
+    img = np.random.default_rng(9).normal(size=(32, 32))
+    with pytest.raises(ValueError, match=r"bins=64 is finer than the frequency step of 32x32 images.*use bins <= 16"):
+        metrics.radial_power_spectrum(img)
+    _, power = metrics.radial_power_spectrum(img, bins=16)  # the largest the message allows: every ring filled
+    assert np.isfinite(power).all()
+    with pytest.raises(ValueError, match="1x1 pixel"):
+        metrics.mean_log_power(np.ones((3, 1, 1)))
+
+
+def test_knn_without_test_features_and_class_distances_without_pairs_are_named():
+    x, y = np.random.default_rng(10).normal(size=(10, 4)), np.arange(10) % 2
+    with pytest.raises(ValueError, match=r"test holds no features \(shape \(0, 4\)\)"):
+        metrics.knn_accuracy(x, y, x[:0], y[:0], k=3)
+    with pytest.raises(ValueError, match="max_pairs must be an int >= 1; got 0"):
+        metrics.class_distances(x, y, max_pairs=0)
+    with pytest.raises(ValueError, match="max_pairs=1 sampled .*raise max_pairs"):
+        metrics.class_distances(x, y, max_pairs=1)
+    with pytest.raises(ValueError, match="two classes and a class with two members"):
+        metrics.class_distances(x, np.zeros(10, int))

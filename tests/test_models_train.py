@@ -1,10 +1,13 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lrlib import data
 from lrlib.models import build_model, count_parameters
-from lrlib.train import CrossEntropy, TrainConfig, evaluate, random_crop_flip, to_float, train_classifier
+from lrlib.checks import TrainingDiverged
+from lrlib.train import STD_FLOOR, CrossEntropy, TrainConfig, evaluate, random_crop_flip, to_float, train_classifier
 
 
 @pytest.mark.parametrize("name,dim,params", [("alexnet", 256, 2_472_266), ("vgg16", 512, 14_724_042),
@@ -152,3 +155,59 @@ def test_a_config_changed_after_construction_is_checked_again():
     cfg.batch_size = 0  # would divide by zero deep inside
     with pytest.raises(ValueError, match="batch_size"):
         train_classifier(model, images, labels, cfg, progress=False)
+
+
+def test_a_training_that_diverges_stops_naming_the_step_and_the_setting():
+    images, labels = _samples()
+    cfg = TrainConfig(epochs=3, batch_size=8, learning_rate=1e4, bf16=False)
+    with pytest.raises(TrainingDiverged, match=r"step \d+ is nan; lower config.learning_rate \(now 10000\)"):
+        train_classifier(build_model("alexnet", int(labels.max()) + 1), images, labels, cfg, progress=False)
+    calls = []
+
+    def loss(net, x, y, x_paired):  # NaN at the 7th step: 40 images, batch 8 -> the 2nd step of epoch 2
+        calls.append(1)
+        return CrossEntropy()(net, x, y) * (float("nan") if len(calls) == 7 else 1.0)
+
+    cfg = TrainConfig(epochs=3, batch_size=8, learning_rate=0.01, bf16=False)
+    with pytest.raises(TrainingDiverged, match=r"step 7 is nan"):
+        train_classifier(build_model("alexnet", int(labels.max()) + 1), images, labels, cfg, loss=loss,
+                         progress=False)
+    assert len(calls) == 10  # checked at the end of the epoch, never later
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_train_config_refuses_a_weight_decay_that_is_not_finite(bad):
+    with pytest.raises(ValueError, match="weight_decay must be a finite number"):
+        TrainConfig(weight_decay=bad)
+
+
+def test_a_channel_constant_over_the_training_set_is_not_divided_by_zero():
+    images, labels = _samples()
+    images = images.clone()
+    images[:, 2] = 128  # e.g. a blue channel that a data set never uses
+    model = build_model("alexnet", int(labels.max()) + 1)
+    cfg = TrainConfig(epochs=1, batch_size=8, learning_rate=0.01, bf16=False)
+    history = train_classifier(model, images, labels, cfg, progress=False)
+    assert model.std[2] == pytest.approx(STD_FLOOR)
+    assert model.std[0] == pytest.approx(float(images[:, 0].float().div(255).std()))  # other channels as before
+    assert all(math.isfinite(v) for v in history.loss)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5])
+def test_trainings_of_a_few_steps_follow_the_one_cycle_schedule(steps):
+    """Exactly four steps used to divide by zero inside OneCycleLR (its warm-up was 4 * 0.25 - 1 = 0 steps)."""
+    images, labels = _samples()
+    cfg = TrainConfig(epochs=steps, batch_size=40, learning_rate=0.01, bf16=False)
+    history = train_classifier(build_model("alexnet", int(labels.max()) + 1), images, labels, cfg, progress=False)
+    assert len(history.loss) == steps and all(math.isfinite(v) for v in history.loss)
+
+
+@pytest.mark.parametrize("name, side", [("alexnet", 8), ("alexnet", 64), ("vgg16", 16), ("vgg16", 64)])
+def test_images_of_a_size_the_network_cannot_take_are_named(name, side):
+    model = build_model(name).eval()
+    with pytest.raises(ValueError, match=rf"takes images of \d+ to \d+ pixels a side.*got {side}x{side}.*resnet18"):
+        model(torch.rand(2, 3, side, side))
+    low, high = model.sides
+    for ok in (low, high):  # the limits themselves work, and give the documented feature width
+        assert model(torch.rand(1, 3, ok, ok), features=True)[1].shape == (1, model.dim)
+    assert build_model("resnet18").eval()(torch.rand(1, 3, 8, 8)).shape == (1, 10)

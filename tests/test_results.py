@@ -64,6 +64,12 @@ def test_damaged_results_file_is_named(tmp_path):
     assert len(list(tmp_path.glob("00_test.unreadable.*.json"))) == 1
 
 
+def test_a_results_file_that_is_a_json_list_is_damaged(tmp_path):
+    (tmp_path / "00_test.json").write_text('["meta", "results"]')
+    with pytest.raises(ValueError, match=r"00_test.json is damaged \(it holds a JSON list"):
+        load_results("00_test", folder=tmp_path)
+
+
 def test_a_damaged_cache_entry_is_set_aside_and_trained_again(tmp_path):
     from lrlib.results import RunCache
 
@@ -127,3 +133,61 @@ def test_provenance_names_the_cpu_and_its_numerics():
 
     meta = provenance("cpu", "cpu")
     assert meta["numerics"] in ("cpu-fp32", "cpu-bf16") and "cores" in meta["device"]
+
+
+def test_the_run_cache_never_stores_a_diverged_run(tmp_path):
+    from lrlib.results import RunCache
+
+    cache, key = RunCache(tmp_path), {"method": "toy", "seed": 0}
+    broken = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        broken.weight[0, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"weights 'weight' hold NaN"):
+        cache.train_or_load(key, lambda: (broken, {"accuracy": 0.5}), build=lambda: torch.nn.Linear(2, 1))
+    with pytest.raises(ValueError, match=r"record\['loss'\]\[1\] is nan"):
+        cache.train_or_load(key, lambda: (torch.nn.Linear(2, 1), {"loss": [8e4, float("nan")]}))
+    assert list(tmp_path.iterdir()) == [] and cache.ledger()["runs"] == 0
+
+
+def test_a_diverged_run_cached_before_is_set_aside_and_trained_again(tmp_path):
+    from lrlib.results import RunCache
+
+    cache, key = RunCache(tmp_path), {"method": "toy", "seed": 0}
+    cache.train_or_load(key, lambda: (torch.nn.Linear(2, 1), {"accuracy": 0.5}), build=lambda: torch.nn.Linear(2, 1))
+    record_file, weights_file = next(tmp_path.glob("toy-*.json")), next(tmp_path.glob("toy-*.pt"))
+    broken = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        broken.bias[0] = float("inf")
+    torch.save(broken.state_dict(), weights_file)  # what an older lrlib stored
+    with pytest.warns(UserWarning, match=f"{weights_file.name} is damaged.*NaN or infinite"):
+        assert RunCache(tmp_path).weights(key) is None
+    record_file.write_text(json.dumps({"key": key, "accuracy": float("nan")}))
+    with pytest.warns(UserWarning, match=f"{record_file.name} is damaged.*holds NaN"):
+        assert RunCache(tmp_path).get(key) is None
+
+
+def test_the_run_cache_stores_numpy_and_tensor_scalars_as_numbers_and_refuses_the_rest_first(tmp_path):
+    import numpy as np
+
+    from lrlib.results import RunCache
+
+    key, trains = {"method": "toy", "seed": 0}, []
+    losses = np.array([0.5, 0.25], dtype=np.float32)
+
+    def train():
+        trains.append(1)
+        return torch.nn.Linear(2, 1), {"loss": np.mean(losses), "steps": np.int64(2), "acc": [torch.tensor(0.75)],
+                                       "done": np.bool_(True)}
+
+    record, _ = RunCache(tmp_path).train_or_load(key, train, build=lambda: torch.nn.Linear(2, 1))
+    again, _ = RunCache(tmp_path).train_or_load(key, train, build=lambda: torch.nn.Linear(2, 1))
+    assert len(trains) == 1  # loaded the second time, not trained again
+    for r in (record, again):
+        assert {k: r[k] for k in ("loss", "steps", "acc", "done")} == {"loss": 0.375, "steps": 2, "acc": [0.75],
+                                                                        "done": True}
+        assert type(r["loss"]) is float and type(r["steps"]) is int and type(r["acc"][0]) is float
+    other = {"method": "toy", "seed": 1}
+    with pytest.raises(TypeError, match=r"record\['curve'\] is a ndarray.*tolist"):
+        RunCache(tmp_path).train_or_load(other, lambda: (torch.nn.Linear(2, 1), {"curve": losses}),
+                                         build=lambda: torch.nn.Linear(2, 1))
+    assert len(list(tmp_path.glob("*.pt"))) == 1  # no orphan weights for the refused run

@@ -2,10 +2,11 @@ import pytest
 import torch
 
 from lrlib import data
+from lrlib.checks import LOSS_CHECK_EVERY, TrainingDiverged
 from lrlib.degrade import low_resolution
 from lrlib.metrics import psnr
 from lrlib.models import count_parameters
-from lrlib.sr import EDSR, ESPCN, SRCNN, VDSR, build_sr, super_resolve, train_sr, upsample
+from lrlib.sr import EDSR, ESPCN, SRCNN, VDSR, build_sr, fit, super_resolve, train_sr, upsample
 
 
 @pytest.mark.parametrize("name", ["srcnn", "vdsr", "espcn", "edsr"])
@@ -99,3 +100,39 @@ def test_networks_and_upsample_refuse_bad_scales_and_inputs():
         upsample(torch.rand(1, 3, 4, 4), 0)
     with pytest.raises(ValueError, match=r"x\.float\(\) / 255"):
         upsample(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), 2)
+
+
+def test_fit_stops_soon_after_a_non_finite_loss_naming_its_step():
+    net, calls = torch.nn.Conv2d(1, 1, 3, padding=1), []
+
+    def batch():
+        calls.append(1)
+        return torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
+
+    def loss(y, target):  # infinite at the 7th step
+        return torch.nn.functional.l1_loss(y, target) * (float("inf") if len(calls) == 7 else 1.0)
+
+    with pytest.raises(TrainingDiverged, match=r"toy diverged: the loss of step 7 is inf; lower learning_rate"):
+        fit(net, batch, loss, steps=3 * LOSS_CHECK_EVERY, learning_rate=0.01, desc="toy", progress=False)
+    assert len(calls) == LOSS_CHECK_EVERY  # stopped at the first check, not after all the steps
+
+
+def test_fit_never_returns_weights_that_are_not_finite():
+    net = torch.nn.Conv2d(1, 1, 3, padding=1)
+    net.register_buffer("scale", torch.tensor(float("nan")))  # e.g. a statistic the training broke
+    batch = lambda: (torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8))
+    with pytest.raises(TrainingDiverged, match=r"weights 'scale' hold NaN"):
+        fit(net, batch, torch.nn.functional.l1_loss, steps=2, learning_rate=0.01, desc="toy", progress=False)
+
+
+
+@pytest.mark.parametrize("name", ["srcnn", "vdsr", "espcn", "edsr"])
+def test_grey_images_into_a_colour_network_are_named(name):
+    net = build_sr(name, 2)
+    grey_lr = torch.randint(0, 256, (2, 1, 8, 8), dtype=torch.uint8)
+    grey_hr = torch.randint(0, 256, (2, 1, 16, 16), dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"lr has 1 channel\(s\) but the .* was built for 3: .*channels=1"):
+        train_sr(net, grey_lr, grey_hr, steps=1, progress=False)
+    with pytest.raises(ValueError, match=r"lr has 1 channel\(s\)"):
+        super_resolve(net, grey_lr)
+    assert super_resolve(build_sr(name, 2, channels=1), grey_lr).shape == (2, 1, 16, 16)

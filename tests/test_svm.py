@@ -92,3 +92,25 @@ def test_an_unconverged_solve_warns_and_targets_are_checked():
         check_targets("targets", targets * 2)
     with pytest.raises(ValueError, match="positive"):
         fit_svms([x], targets, [0.0])
+
+
+def test_zero_one_labels_are_refused_with_the_conversion():
+    """A 0/1 matrix reads as positive / difficult: every SVM would see its positives only."""
+    x = torch.tensor(np.random.default_rng(0).normal(size=(30, 4)))
+    labels = ft.one_vs_rest(torch.arange(30) % 3, 3)
+    with pytest.raises(ValueError, match=r"classes \[0, 1, 2\] have no negative.*0/1 labels\? pass 2\*y-1"):
+        fit_svms([x], (labels == 1).int(), [1.0])
+    w = fit_svms([x], 2 * (labels == 1).int() - 1, [1.0])[0]  # the conversion the message gives
+    torch.testing.assert_close(w, fit_svms([x], labels, [1.0])[0])
+
+
+def test_targets_and_features_of_the_wrong_size_are_named():
+    x = torch.tensor(np.random.default_rng(0).normal(size=(30, 4)))
+    targets = ft.one_vs_rest(torch.arange(30) % 3, 3)
+    with pytest.raises(ValueError, match="one row per training item; got 29 rows for 30 items"):
+        fit_svms([x], targets[:29], [1.0])
+    w = fit_svms([x], targets, [1.0])[0]
+    with pytest.raises(ValueError, match=r"x must be non-empty float features \(N, 4\); got .* \(30, 5\)"):
+        svm_scores(w, torch.randn(30, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"w must be fit_svms weights"):
+        svm_scores(w[0], x)

@@ -52,6 +52,29 @@ def test_cli_help_and_errors(capsys):
     assert "no notebook matches" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("bad", ["-1", "0", "99999", "http"])
+def test_cli_lab_refuses_a_port_outside_1_to_65535(capsys, monkeypatch, bad):
+    import lrlib.cli
+
+    def never(*args):
+        raise AssertionError("the port reached JupyterLab")
+
+    monkeypatch.setattr(lrlib.cli, "install_kernel", never)  # a port that gets through must not start anything
+    monkeypatch.setattr(lrlib.cli.os, "execv", never)
+    with pytest.raises(SystemExit) as exit_:
+        main(["lab", "--port", bad])
+    assert exit_.value.code == 2 and "--port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["mps", "cuda"])
+def test_setup_refuses_a_device_this_machine_lacks(device):
+    available = torch.backends.mps.is_available() if device == "mps" else torch.cuda.is_available()
+    if available:
+        pytest.skip(f"this machine has {device}")
+    with pytest.raises(ValueError, match=rf"'{device}' asked for, but this machine has no .*: use 'cpu'"):
+        setup("01_degradation", "smoke", device=device)
+
+
 def test_cli_refuses_a_timeout_that_is_no_limit_and_an_out_under_a_file(tmp_path, capsys):
     for bad in ("-5", "0", "ten"):  # papermill would read 0 or less as 'no limit'
         with pytest.raises(SystemExit):

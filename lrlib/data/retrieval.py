@@ -21,7 +21,7 @@ import pickle
 import re
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -93,8 +93,9 @@ def load_retrieval(name: str, *, size: int, device: str | torch.device = "cpu",
 
     Raises:
         ValueError: unknown name, a set that is not for retrieval, ``size`` not a positive integer, a data root
-            that is a file, a ground-truth pickle that is damaged, malformed, or names anything but plain data
-            (it is refused before anything in it runs), a query box outside its photo, a Holidays photo not
+            that is a file, a ground-truth pickle that is damaged, malformed (a photo name that is absolute or
+            climbs out of the set's folder with ``..`` included), or names anything but plain data (it is refused
+            before anything in it runs), a query box outside its photo, a Holidays photo not
             named ``<6 digits>.jpg``, or a photo that cannot be decoded. The message names the file.
         DatasetMissing: the ground truth or photos are not there; the message names them and says how to
             get them.
@@ -205,6 +206,11 @@ def _check_gnd(path: Path, gnd: object) -> _Truth:
     names, query_names, per_query = gnd["imlist"], gnd["qimlist"], gnd["gnd"]
     if not all(isinstance(x, list) and all(isinstance(n, str) for n in x) for x in (names, query_names)):
         raise _malformed(path, "imlist and qimlist must be lists of image names")
+    for key, listed in (("imlist", names), ("qimlist", query_names)):
+        for i, n in enumerate(listed):
+            if not _inside_folder(n):
+                raise _malformed(path, f"{key}[{i}] = {n!r} is not a photo name inside the set's folder (it is "
+                                       f"empty, absolute or climbs out with '..'), so it could read any photo")
     if not isinstance(per_query, list) or len(per_query) != len(query_names):
         raise _malformed(path, f"gnd must be a list of one dict per query ({len(query_names)})")
     shape = (len(query_names), len(names))
@@ -217,6 +223,13 @@ def _check_gnd(path: Path, gnd: object) -> _Truth:
         for key, mask in (("ok", relevant), ("good", relevant), ("junk", junk)):
             mask[q, _indices(path, query.get(key, []), len(names), f"gnd[{q}][{key!r}]")] = True
     return _Truth(names, query_names, boxes, relevant, junk)
+
+
+def _inside_folder(name: str) -> bool:
+    """Whether ``<folder>/<name>.jpg`` lies inside ``<folder>`` for any folder: a non-empty relative name whose
+    parts never climb out with ``..`` (checked on the text alone, so hand-placed symbolic links still work)."""
+    path = PurePosixPath(name.replace("\\", "/"))  # a backslash is a separator on Windows
+    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts and "\0" not in name
 
 
 def _malformed(path: Path, what: str) -> ValueError:

@@ -99,12 +99,15 @@ def spectra(images: Sequence[torch.Tensor], *, cascade: bool, bins: int = 64) ->
 
     Args:
         images: (1, H, W) uint8 grey photos (sizes may differ); analysed on the 8-bit scale.
+        bins: frequency rings at most: fewer (half the smallest side of any photo) when a photo is too small for
+            every ring to hold a frequency, the same for all photos so that their curves average ring by ring.
 
     Returns:
         (curves, table): the radially averaged spectrum per frequency ring for "image" and D1..D4,
         averaged over photos (rows: frequency in cycles per pixel); and the mean log power (dB,
         :func:`lrlib.metrics.mean_log_power`) per photo and signal.
     """
+    bins = min([bins, *(min(image.shape[-2:]) // 2 for image in images)])
     curves, rows = [], []
     for i, image in enumerate(images):
         x = to_grey_float(image)

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...checks import check_features, check_int, check_positive
+from ...checks import LOSS_CHECK_EVERY, check_features, check_int, check_losses, check_positive, check_weights
 from ...device import bf16_autocast
 from ...results import RunCache, fingerprint
 
@@ -263,18 +263,24 @@ def _train(specs: list[Transfer], schedule: dict, seed: int) -> tuple[nn.ModuleL
     batch = min(schedule["batch_size"], n)
     optimizer = torch.optim.SGD([p for s in stacks for p in s.parameters()], lr=schedule["learning_rate"], **_SGD)
     steps = torch.optim.lr_scheduler.StepLR(optimizer, schedule["step"], gamma=0.1)
-    gen, order, loss = torch.Generator(device).manual_seed(seed), torch.empty(0, dtype=torch.long), None
+    gen, order = torch.Generator(device).manual_seed(seed), torch.empty(0, dtype=torch.long)
+    losses, checked = [], 0
+    fix = f"lower schedule['learning_rate'] (now {schedule['learning_rate']:g})"
     for _ in range(schedule["iterations"]):
         if len(order) == 0:
             order = torch.randperm(n, generator=gen, device=device)
         idx, order = order[:batch], order[batch:]
         batches = [(x[:, idx].expand(len(y), -1, -1), y[:, idx]) for x, y in zip(inputs, targets)]
-        loss = train_step(stacks, batches, optimizer)
+        losses.append(train_step(stacks, batches, optimizer))
         steps.step()
+        if len(losses) - checked == LOSS_CHECK_EVERY:
+            checked = check_losses("train_transfers", losses, fix, since=checked)
+    check_losses("train_transfers", losses, fix, since=checked)
     for s, members in zip(stacks, groups.values()):
         s.write_back([nets[i] for i in members])
+    check_weights("train_transfers", nets, fix)
     accuracy = [float((transform(net, s.lr).argmax(1) == y).double().mean()) for net, s, y in zip(nets, specs, labels)]
-    return nets, {"train_accuracy": accuracy, "final_loss": None if loss is None else float(loss) / len(specs)}
+    return nets, {"train_accuracy": accuracy, "final_loss": float(losses[-1]) / len(specs) if losses else None}
 
 
 def _identity(spec: Transfer) -> tuple:
@@ -299,7 +305,9 @@ def train_transfers(specs: list[Transfer], schedule: dict, *, seed: int = 0, cac
 
     Raises:
         ValueError: no spec, feature sets of different N or on different devices, an unknown reading, a schedule
-            without those keys, ``trained`` of unequal lengths, and as :func:`pseudo_labels`.
+            without those keys (or with counts not ints >= 1, a learning rate not a finite positive number),
+            ``trained`` of unequal lengths, and as :func:`pseudo_labels`.
+        TrainingDiverged: a NaN or infinite loss or weight (the message says to lower the learning rate).
     """
     if not specs:
         raise ValueError("specs is empty: pass at least one Transfer")
@@ -309,6 +317,9 @@ def train_transfers(specs: list[Transfer], schedule: dict, *, seed: int = 0, cac
     if missing := {"iterations", "step", "batch_size", "learning_rate"} - set(schedule):
         raise ValueError(f"schedule lacks {sorted(missing)}; e.g. dict(zip(('iterations', 'step'), same_epochs(N)), "
                          f"batch_size=1000, learning_rate=0.01)")
+    for name in ("iterations", "step", "batch_size"):
+        check_int(f"schedule['{name}']", schedule[name])
+    check_positive("schedule['learning_rate']", schedule["learning_rate"])
     if trained is not None and len({len(part) for part in trained}) != 1:
         raise ValueError(f"trained must be (specs, networks, accuracies) of one length; got lengths "
                          f"{[len(part) for part in trained]}")

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ...checks import check_int, check_positive
+from ...checks import check_int, check_losses, check_positive, check_weights
 from ...device import bf16_autocast
 from ...metrics import pair_distances
 from ...results import RunCache, fingerprint
@@ -339,8 +339,11 @@ def _fit(lr: torch.Tensor, hr: torch.Tensor, held: tuple[torch.Tensor, torch.Ten
     opt_g, opt_d = adam(gen), (adam(critic) if critic is not None else None)
     rng = torch.Generator(device=dev).manual_seed(config.seed)
     curve, g_losses, d_losses = [_held_distance(gen, held)], [], []
+    name = "FSR-GAN" if critic is not None else "CNN-Baseline"
+    fix = f"lower GanConfig.learning_rate (now {config.learning_rate:g})"
     bar = tqdm(total=config.epochs * steps, disable=not progress, leave=False,
-               desc=f"{'FSR-GAN' if critic is not None else 'CNN-Baseline'} r={config.r:g} seed {config.seed}")
+               desc=f"{name} r={config.r:g} seed {config.seed}")
+    checked_g = checked_d = 0
     for _ in range(config.epochs):
         order = torch.randperm(n, device=dev, generator=rng)
         for i in range(steps):
@@ -350,6 +353,9 @@ def _fit(lr: torch.Tensor, hr: torch.Tensor, held: tuple[torch.Tensor, torch.Ten
             idx = order[i * b:(i + 1) * b]
             g_losses.append(generator_step(gen, critic, opt_g, lr[idx], hr[idx], config))
             bar.update()
+        checked_g = check_losses(f"{name} generator", g_losses, fix, since=checked_g)  # one GPU sync an epoch
+        checked_d = check_losses(f"{name} critic", d_losses, fix, since=checked_d)
+        check_weights(name, gen, fix)  # its last step may break the weights with a finite loss
         curve.append(_held_distance(gen, held))
     bar.close()
     mean = (lambda xs: torch.stack(xs).view(config.epochs, -1).mean(1).tolist() if xs else [])
@@ -379,6 +385,8 @@ def train_generator(lr: torch.Tensor, hr: torch.Tensor, config: GanConfig, *,
     Raises:
         ValueError: ``lr`` and ``hr`` (or the held-out pair) not (N, dim) of one shape with N >= 1, dim too large
             for ``config.side``.
+        TrainingDiverged: a NaN or infinite loss or weight (checked once an epoch); the message names the step and
+            says to lower the learning rate.
     """
     for name, (a, b) in (("lr/hr", (lr, hr)), ("held_out", held_out)):
         if a.ndim != 2 or a.shape != b.shape or len(a) == 0 or a.shape[1] != hr.shape[1]:
