@@ -168,19 +168,18 @@ def test_cpu_bf16_is_used_only_where_the_cpu_has_bf16_instructions(monkeypatch):
 
 
 def test_a_short_bf16_training_lowers_the_loss_as_float32_does(monkeypatch):
-    """bf16 on the CPU (forced here, where the CPU may lack the instructions) follows float32: the same data, seed
+    """bf16 on the CPU (forced here, where the CPU may lack the instructions) follows float32: the same photos, seed
     and schedule, and the loss falls alike."""
     from lrlib import device
 
-    images, labels = data.load("samples", size=32).images, None
-    labels = torch.arange(len(images)) % 4
+    s = data.load("samples", size=32)
     losses = {}
     for bf16 in (False, True):
         monkeypatch.setenv("LRLIB_CPU_BF16", "1" if bf16 else "0")
         assert device.uses_bf16("cpu") == bf16
-        model = build_model("alexnet", num_classes=4)
-        cfg = TrainConfig(epochs=15, batch_size=8, learning_rate=0.02, label_smoothing=0.0, seed=0)
-        losses[bf16] = train_classifier(model, images, labels, cfg, progress=False).loss
+        model = build_model("alexnet", num_classes=int(s.labels.max()) + 1)
+        cfg = TrainConfig(epochs=20, batch_size=8, learning_rate=0.05, label_smoothing=0.0, seed=0)
+        losses[bf16] = train_classifier(model, s.images, s.labels, cfg, progress=False).loss
     for curve in losses.values():
-        assert curve[-1] < 0.7 * curve[0]
+        assert curve[-1] < 0.8 * curve[0]
     assert abs(losses[True][-1] - losses[False][-1]) < 0.25 * losses[False][0]
