@@ -17,8 +17,8 @@ channels-last -> bf16 autocast on CUDA -> features in float32.
 
 On a CPU, a pretrained backbone runs through a runtime made for CPU inference (``runtime="auto"``, the default
 there): OpenVINO in bf16 on CPUs with bf16 instructions (:func:`lrlib.device.cpu_has_fast_bf16`; 12.6x PyTorch's
-float32 loop on a Xeon with AMX), else ONNX Runtime in float32 (12.4x on a 2-core AMD EPYC with AVX2, where OpenVINO
-gave 8.3x: ``benchmarks/cpu_speed.py``), features within cosine 0.999 of PyTorch float32. The network is converted
+float32 loop on a Xeon with AMX), else ONNX Runtime in float32 (11.6x on a 2-core AMD EPYC with AVX2, OpenVINO 8.3x
+to 11.1x there: ``results/bench_cpu.json``), features within cosine 0.999 of PyTorch float32. The network is converted
 once (a few seconds) and kept in ``<cache>/<runtime>/``. PyTorch stays the reference path and the GPU path.
 """
 
@@ -62,7 +62,8 @@ BACKBONES: dict[str, tuple[str, int]] = {
 @dataclass
 class Backbone:
     """A frozen network that maps a normalised (N, 3, S, S) batch to (N, dim) features: ``net`` (PyTorch, the
-    reference), and ``fast`` where a CPU runtime serves it (:class:`_OpenVino`), which :func:`extract` then uses."""
+    reference), and ``fast`` where a CPU runtime serves it (:class:`_OpenVino`, :class:`_OnnxRuntime`), which
+    :func:`extract` then uses."""
 
     name: str
     tap: str
