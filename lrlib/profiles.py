@@ -75,14 +75,14 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                                   train_crops=4, test_crops=3),
                       gan=dict(epochs=1, batch_size=64, critic_steps=1), seeds=[0], held_fraction=0.2, knn_k=3,
                       reference_pairs=5_000, retrieval_sets=[]),
-        # A 2-core CPU, first sizing (its own issue refines it): 2,000 CIFAR-10 training images for G and 1,000 test
-        # images, four ratios 1/4 ... 1/64, T91 crops for G and 50 test photos (about 20,000 extractions at some
-        # 120 img/s); image SR trained for 100 steps of 16 patches, at factors 2 and 4 only. G's training, not the
-        # features, is the CPU's cost: with 6 epochs and 5 critic steps it had not finished in 14 minutes, so one
-        # epoch and one critic step per generator step (not yet run end to end).
+        # A 2-core CPU, first sizing (its own issue refines it), from rates measured here: G trains at about 125
+        # pairs a second with one critic step per G step (G's step 1.4 s and the critic's 0.7 s at batch 256), so
+        # one epoch over 1,000 CIFAR-10 images x 4 ratios and one over the T91 crops, for 6 generators each, take
+        # about 5 minutes; features of some 14,000 images at 110 img/s about 2. VDSR trains at 7.5-13 s a step on
+        # the 96-pixel crops (SRCNN 0.6 s), so SRCNN alone is the image-SR baseline here.
         "cpu": dict(backbone="efficientnet_lite0", input_size=224, factors=[2, 4, 6, 8], sr_factors=[2, 4],
-                    sr_networks=["srcnn", "vdsr"], sr_steps=100, sr_batch=16,
-                    small=dict(train=dict(name="cifar10", split="train", limit=2000),
+                    sr_networks=["srcnn"], sr_steps=100, sr_batch=16,
+                    small=dict(train=dict(name="cifar10", split="train", limit=1000),
                                test=dict(name="cifar10", split="test", limit=1000)),
                     photos=dict(train=[dict(name="t91")],
                                 test=[dict(name="urban100"), dict(name="b100", start=70)], max_side=320, crop=96,
@@ -200,11 +200,12 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                       strength=0.1, spectrum=dict(name="samples", stop=4, max_side=128),
                       fit=dict(steps=3, batch_size=4, learning_rate=2e-4, lr_patch=16, blocks1=[1, 1, 1, 1],
                                blocks2=[1, 1, 1, 1, 1], edsr_blocks=1, width=16),
-                      ratio=0.8, tol=3.0, speed=dict(size=[32, 32], batch=2)),
+                      ratio=0.8, tol=3.0, max_keypoints=None, speed=dict(size=[32, 32], batch=2)),
         # A 2-core CPU, first sizing (its own issue refines it): scale x2; width 32 and two blocks per level network
         # (EDSR baseline: 4 blocks), 150 steps of 16 patches for every method; Urban100 photos at 512 px; graf and
-        # 3 warped B100 pairs: super-resolving a whole photo through the nine level networks takes seconds here, and
-        # 15 pairs took over 11 minutes.
+        # 3 warped B100 pairs. ``max_keypoints``: each image keeps its 2,000 strongest keypoints. Real photos give a
+        # few hundred here (graf img1: 134), but a level network trained this briefly can predict noisy DoGs with
+        # 250,000 extrema, which take 40 s an image to describe: matching had not finished in 13 minutes.
         "cpu": dict(scales=[2], cascade_check=[dict(name="set14")],
                     train=[dict(name="t91"), dict(name="b100", stop=20)],
                     test={"Set5": dict(name="set5"), "Set14": dict(name="set14"),
@@ -213,7 +214,7 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                     strength=0.15, spectrum=dict(name="urban100", max_side=640),
                     fit=dict(steps=150, batch_size=16, learning_rate=2e-4, lr_patch=32, blocks1=[2, 2, 2, 2],
                              blocks2=[2, 2, 2, 2, 2], edsr_blocks=4, width=32),
-                    ratio=0.8, tol=3.0, speed=dict(size=[128, 128], batch=4)),
+                    ratio=0.8, tol=3.0, max_keypoints=2000, speed=dict(size=[128, 128], batch=4)),
         # One GPU, one short command (goal: 3 minutes on an H200): T91 and 70 B100 photos train; Set5, Set14 and
         # the Urban100 subset test; graf and warped copies of Urban100 and 15 more B100 photos give the matching
         # pairs. The level networks are bound by kernel launches, not FLOPs, so each step takes a batch of 64
@@ -226,7 +227,7 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                       strength=0.15, spectrum=dict(name="urban100", max_side=640),
                       fit=dict(steps=1200, batch_size=64, learning_rate=2e-4, lr_patch=32, blocks1=[16, 12, 10, 8],
                                blocks2=[16, 12, 10, 8, 6], edsr_blocks=16, width=64),
-                      ratio=0.8, tol=3.0, speed=dict(size=[128, 128], batch=16)),
+                      ratio=0.8, tol=3.0, max_keypoints=None, speed=dict(size=[128, 128], batch=16)),
         # The paper: DIV2K's 800 training photos, 32x32 LR patches without overlap (about 12 GB of
         # patches at x2, 11 GB at x4), the paper's block counts.
         "paper": dict(scales=[2, 4], cascade_check=[dict(name="set14")],
@@ -237,7 +238,7 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                       strength=0.15, spectrum=dict(name="urban100", max_side=640),
                       fit=dict(steps=50000, batch_size=16, learning_rate=1e-4, lr_patch=32, stride=32,
                                blocks1=[16, 12, 10, 8], blocks2=[16, 12, 10, 8, 6], edsr_blocks=16, width=64),
-                      ratio=0.8, tol=3.0, speed=dict(size=[128, 128], batch=16)),
+                      ratio=0.8, tol=3.0, max_keypoints=None, speed=dict(size=[128, 128], batch=16)),
     },
 }
 

@@ -12,6 +12,7 @@ from lrlib.degrade import low_resolution
 from lrlib.studies.dog_sr_sift import DoGSR
 from lrlib.matching import project
 from lrlib.papers import DOG_PSNR
+from lrlib.profiles import SETTINGS
 from lrlib.sr import build_sr, upsample
 
 
@@ -83,6 +84,20 @@ def test_match_table_original_pairs_match_correctly():
     assert original["matches"] >= 10 and original["precision"] > 0.8
     summary = dog_sr_sift.match_summary(table, {pairs[0][0]: "warped"})
     assert summary.loc[("warped", 2, "original"), "matches"] == original["matches"]
+
+
+def test_match_table_keeps_the_strongest_keypoints_when_capped():
+    pairs = dog_sr_sift.warped_pairs([("camera", _camera(160))], strength=0.08, seed=0)
+    every = dog_sr_sift.match_table(pairs, [2], {2: _untrained(2)}, cascade=False, methods=["original"],
+                                    progress=False)
+    capped = dog_sr_sift.match_table(pairs, [2], {2: _untrained(2)}, cascade=False, methods=["original"],
+                                     max_keypoints=10, progress=False)
+    # ten detections, each described at one or more orientations (SIFT's secondary peaks)
+    image = dog_sr_sift.crop_to_scale(dog_sr_sift.to_grey_float(pairs[0][1]), 2)
+    ten, _ = sift.features_from_stacks(*dog_sr_sift.stacks("original", image, 2, {}, cascade=False), cascade=False,
+                                       max_keypoints=10)
+    assert capped.loc[0, "keypoints_a"] == len(ten) < every.loc[0, "keypoints_a"]
+    assert len(ten) < 20
 
 
 def test_convention_fit_prefers_the_convention_closest_to_the_paper():
@@ -171,3 +186,14 @@ def test_findings_follow_the_numbers():
     assert "srcnn n/a" in checked  # no matches: no precision, rather than 0%
     assert "most matches: method1, most correct matches: method2" in checked
     assert not any(line.startswith("- **x4") for line in lines if "matches" in line)
+
+
+def test_work_names_the_budget_the_test_sets_and_the_pairs():
+    settings = SETTINGS["05_dog_sr_sift"]["smoke"]
+    fit = {**settings["fit"], "steps": 7, "batch_size": 3}
+    line = dog_sr_sift.work({**settings, "fit": fit, "graf": True, "max_keypoints": 1500,
+                             "warped": [dict(name="b100", start=2, stop=5)]})
+    assert f"{len(dog_sr_sift.LEARNED)} methods x 1 scale(s) trained for 7 steps of 3" in line
+    assert "(21 patches each)" in line and "graf (5 pairs) + b100[2:5] warped" in line
+    assert "at most 1,500 keypoints" in line
+    assert "every keypoint" in dog_sr_sift.work({**settings, "max_keypoints": None})

@@ -524,3 +524,10 @@ def test_the_held_out_draw_takes_every_class_in_proportion(n, classes, n_val):
     assert sorted(kept.tolist() + held.tolist()) == list(range(n))
     counts = torch.bincount(labels[held], minlength=classes)
     assert counts.max() - counts.min() <= 1  # equal classes: equal shares, give or take one
+
+
+def test_work_counts_the_extractions_and_the_networks():
+    line = ft.work({"a": 30, "b": 20}, 12, [2, 4], [8, 16], [2, 4, 6], epochs=10, batch_size=5, cs=[0.1, 1.0])
+    iterations, _ = ft.same_epochs(12, 5, 10)
+    assert "150 feature extractions" in line  # 50 images at HR and 2 factors
+    assert f"6 + 8 transfer networks of {iterations:,} iterations of 5" in line  # 2 sets x 2 factors x 2 readings

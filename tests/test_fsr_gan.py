@@ -595,3 +595,12 @@ def test_training_figure_shows_the_constant_and_fsr_gan_s_seed_band():
     with pytest.raises(ValueError, match="one distance per training set"):
         fsr_gan.training_figure(gens, {})
     plt.close(fig)
+
+
+def test_work_counts_the_extractions_and_each_generator_s_updates():
+    base = fsr_gan.GanConfig(epochs=2, batch_size=8, critic_steps=3)
+    line = fsr_gan.work(base, [0, 1], [2, 4], {"small": 10}, {"small": 5}, sr_networks=["srcnn"], sr_factors=[2],
+                        sr_steps=7, sr_batch=4)
+    # 15 images at HR and 2 factors; 20 pairs at batch 8: 2 steps an epoch, 2 epochs, 3 critic steps each
+    assert "45 feature extractions" in line and "small 4 G + 12 critic steps of 8" in line
+    assert f"{len(fsr_gan.variants(base)) - 1 + 2} generators" in line and "1 image-SR networks of 7 steps" in line

@@ -37,7 +37,7 @@ their training target and the DoG PSNR), ``experiments`` (the tables of notebook
 
 from .experiments import (LEARNED, METHODS, PairTuple, convention_fit, crop_to_scale, findings, graf_pairs,
                           match_summary, match_table, photo_set, prediction_speed, psnr_table, psnr_wide, spectra,
-                          stacks, to_grey_float, train_models, warped_pairs)
+                          stacks, to_grey_float, train_models, warped_pairs, work)
 from .stand_in import (correct_matches_side_by_side, descriptors_at_opencv_keypoints, opencv_agreement,
                        ratio_match_agreement)
 from .method import (DEFAULT_BLOCKS, DOG_PSNR_CONVENTIONS, DoGSR, LevelNet, PatchPool, dog_psnr, dog_uint8,
@@ -47,5 +47,5 @@ __all__ = ["DEFAULT_BLOCKS", "LevelNet", "DoGSR", "PatchPool", "patch_pool", "tr
            "DOG_PSNR_CONVENTIONS", "dog_uint8", "dog_psnr", "METHODS", "LEARNED", "PairTuple", "photo_set",
            "graf_pairs", "warped_pairs", "to_grey_float", "crop_to_scale", "opencv_agreement", "spectra",
            "train_models", "stacks", "psnr_table", "convention_fit", "psnr_wide", "match_table", "match_summary",
-           "prediction_speed", "findings", "descriptors_at_opencv_keypoints", "ratio_match_agreement",
+           "prediction_speed", "findings", "work", "descriptors_at_opencv_keypoints", "ratio_match_agreement",
            "correct_matches_side_by_side"]

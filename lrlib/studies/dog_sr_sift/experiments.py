@@ -25,7 +25,7 @@ from ...sift import SIGMAS, dog_stack, features_from_stacks, gaussian_stack
 from ...sr import SR_VERSION, build_sr, train_sr, upsample
 from .method import DoGSR, dog_psnr, dog_uint8, patch_pool, predict_image, train_dogsr
 
-__all__ = ["METHODS", "LEARNED", "PairTuple", "photo_set", "graf_pairs", "warped_pairs", "to_grey_float",
+__all__ = ["METHODS", "LEARNED", "PairTuple", "work", "photo_set", "graf_pairs", "warped_pairs", "to_grey_float",
            "crop_to_scale", "spectra", "train_models", "stacks", "psnr_table", "convention_fit",
            "psnr_wide", "match_table", "match_summary", "prediction_speed", "findings"]
 
@@ -33,6 +33,23 @@ PairTuple = tuple[str, torch.Tensor, torch.Tensor, "torch.Tensor | None"]
 
 METHODS = ("original", "bicubic", "srcnn", "edsr", "method1", "method2")
 LEARNED = ("srcnn", "edsr", "method1", "method2")
+
+
+def work(settings: dict[str, Any]) -> str:
+    """What a run of notebook 05 will do, in one line, from its profile's settings: the trainings (every learned
+    method at every scale, on the same number of LR patches), the PSNR test sets and the SIFT pairs."""
+    fit, scales = settings["fit"], settings["scales"]
+    patches = fit["steps"] * fit["batch_size"]
+    pairs = ["graf (5 pairs)"] if settings["graf"] else []
+    for spec in settings["warped"]:
+        span = (f"[{spec.get('start', 0)}:{spec['stop']}]" if "stop" in spec
+                else f" from photo {spec['start']}" if "start" in spec else "")
+        pairs.append(f"{spec['name']}{span} warped")
+    return (f"work: {len(LEARNED)} methods x {len(scales)} scale(s) trained for {fit['steps']:,} steps of "
+            f"{fit['batch_size']} LR patches of {fit['lr_patch']}x{fit['lr_patch']} ({patches:,} patches each); "
+            f"DoG PSNR on {', '.join(settings['test'])}; SIFT matches of {' + '.join(pairs) or 'no pairs'} "
+            f"by {len(METHODS)} methods, " + (f"at most {settings['max_keypoints']:,} keypoints an image"
+                                              if settings["max_keypoints"] else "every keypoint"))
 
 
 def photo_set(spec: dict[str, Any], *, device: str | torch.device = "cpu") -> list[tuple[str, torch.Tensor]]:
@@ -268,7 +285,8 @@ def psnr_wide(psnr: pd.DataFrame, convention: str) -> pd.DataFrame:
 
 def match_table(pairs: Sequence[PairTuple], scales: Sequence[int], models: dict[int, dict[str, nn.Module]], *,
                 cascade: bool, methods: Sequence[str] = METHODS, ratio: float = 0.8, tol: float = 3.0,
-                device: torch.device = torch.device("cpu"), workers: int = 4, progress: bool = True) -> pd.DataFrame:
+                max_keypoints: int | None = None, device: torch.device = torch.device("cpu"), workers: int = 4,
+                progress: bool = True) -> pd.DataFrame:
     """SIFT matches per image pair, method and scale (Tables 6-8), with geometric checks where a
     homography is known (:func:`lrlib.matching.match_pairs`; ``workers`` threads work on different pairs).
 
@@ -276,6 +294,8 @@ def match_table(pairs: Sequence[PairTuple], scales: Sequence[int], models: dict[
         pairs: (name, a, b, homography or None); a and b (1 or 3, H, W) uint8; the homography (3, 3)
             maps a's pixel coordinates to b's.
         ratio: Lowe's ratio test; tol: pixels within which a projected point counts as the same point.
+        max_keypoints: every method's image keeps only its strongest this many keypoints (None: all). A network
+            whose DoGs are noise finds hundreds of thousands of extrema, and describing them takes minutes an image.
 
     Returns:
         One row per (scale, method, pair): keypoints in a and b, matches, and with a homography
@@ -287,7 +307,8 @@ def match_table(pairs: Sequence[PairTuple], scales: Sequence[int], models: dict[
 
     def table(method: str, s: int) -> pd.DataFrame:
         def features(image: torch.Tensor) -> tuple:
-            return features_from_stacks(*stacks(method, image, s, models[s], cascade=cascade), cascade=cascade)
+            return features_from_stacks(*stacks(method, image, s, models[s], cascade=cascade), cascade=cascade,
+                                        max_keypoints=max_keypoints)
 
         return match_pairs(cropped, features, ratio=ratio, tol=tol, workers=workers)
 

@@ -15,12 +15,12 @@ HR features gives pseudo-labels, a two-layer network learns to map LR features o
 from .bootstrap import gap_table, paired_bootstrap, resampled_aps
 from .experiments import (GAPS, PARTS, PCA_ROW, Part, class_aps, evaluate_spaces, findings, first_positive,
                           grid_tables, is_multilabel, map_summary, one_vs_rest, paper_rows, pick_pca, splits,
-                          table1_spaces)
+                          table1_spaces, work)
 from .method import (PAPER_LENGTHS, PAPER_SCHEDULE, READINGS, VERSION, Transfer, TransferNet, label_stats,
                      pca_features, pseudo_labels, same_epochs, schedule_note, train_step, train_transfers, transform)
 
 __all__ = ["VERSION", "READINGS", "PAPER_SCHEDULE", "PAPER_LENGTHS", "same_epochs", "schedule_note", "pseudo_labels",
            "label_stats", "TransferNet", "Transfer", "train_step", "train_transfers", "transform", "pca_features",
            "PARTS", "PCA_ROW", "GAPS", "Part", "is_multilabel", "first_positive", "one_vs_rest", "class_aps", "splits",
-           "evaluate_spaces", "table1_spaces", "pick_pca", "grid_tables", "paper_rows", "map_summary", "findings",
+           "work", "evaluate_spaces", "table1_spaces", "pick_pca", "grid_tables", "paper_rows", "map_summary", "findings",
            "resampled_aps", "paired_bootstrap", "gap_table"]

@@ -17,10 +17,10 @@ from ...data import load
 from ...metrics import average_precision
 from ...papers import TRANSFER_MAP, TRANSFER_TABLE1, TRANSFER_TABLE2, VOC_CLASSES
 from ...svm import check_targets, fit_svms, svm_scores
-from .method import READINGS, TransferNet, pca_features, transform
+from .method import READINGS, TransferNet, pca_features, same_epochs, transform
 
 __all__ = ["PARTS", "PCA_ROW", "GAPS", "Part", "is_multilabel", "first_positive", "one_vs_rest", "class_aps", "splits",
-           "evaluate_spaces", "table1_spaces", "pick_pca", "grid_tables", "paper_rows", "map_summary", "findings"]
+           "work", "evaluate_spaces", "table1_spaces", "pick_pca", "grid_tables", "paper_rows", "map_summary", "findings"]
 
 
 def one_vs_rest(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -151,6 +151,22 @@ def splits(name: str, n_train: int | None, n_val: int, *, n_test: int | None = N
     kept, held = _held_out(pool.labels, n_val, seed)
     test = pool if test_split is None else _part(name, kind, test_split, n_test, size, device)[0]
     return {"train": pool.take(kept), "val": pool.take(held), "test": test}, classes
+
+
+def work(sizes: dict[str, int], n_train: int, factors: list[int], n1s: list[int], n2s: list[int], *,
+         epochs: float | str, batch_size: int, cs: list[float]) -> str:
+    """What a run of notebook 03 will do, in one line: the feature extractions (every image of every set at HR and
+    at every factor), the transfer networks (Table 2's grid on the first set, then both readings of Table 1 per set
+    and factor) with their iterations (:func:`same_epochs` over ``n_train`` images), and the SVMs' C grid.
+
+    Args:
+        sizes: images per data set (training, validation and test together), by name.
+    """
+    iterations, _ = same_epochs(n_train, min(batch_size, n_train), epochs)
+    grid, table1 = len(n1s) * len(n2s), len(sizes) * len(factors) * len(READINGS)
+    return (f"work: {sum(sizes.values()) * (len(factors) + 1):,} feature extractions ({sum(sizes.values()):,} images "
+            f"x {len(factors) + 1} resolutions); {grid} + {table1} transfer networks of {iterations:,} iterations of "
+            f"{min(batch_size, n_train)}; one-vs-rest SVMs per class, space and C ({len(cs)} values)")
 
 
 def evaluate_spaces(spaces: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],

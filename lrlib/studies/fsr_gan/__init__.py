@@ -20,7 +20,7 @@ original; a WGAN critic and the paper's "focal loss" (the distance raised to a p
 from .benchmarks import benchmark_references, benchmark_table, distractor_features, unrelated_rows
 from .experiments import (CNN, CONSTANT, FSR, GAN_MSE, GAN_R3, RAW, class_retrieval, constant_distance, evaluate,
                           feature_bank, findings, fsr_queries, image_sr_features, photo_crops, photo_retrieval,
-                          query_bits, train_variants, training_pairs, variants)
+                          query_bits, train_variants, training_pairs, variants, work)
 from .figures import COLOURS, colour, figure_frame, paper_distance, ratio_panel, training_figure
 from .method import (VERSION, FeatureCritic, FeatureGenerator, GanConfig, budget, clip_weights, critic_loss,
                      critic_step, enhance, focal_loss, generator_loss, generator_step, gradient_penalty,
@@ -29,7 +29,7 @@ from .method import (VERSION, FeatureCritic, FeatureGenerator, GanConfig, budget
 __all__ = ["VERSION", "FeatureGenerator", "FeatureCritic", "focal_loss", "critic_loss", "generator_loss",
            "clip_weights", "gradient_penalty", "GanConfig", "critic_step", "generator_step", "budget",
            "train_generator", "unit", "enhance", "RAW", "CNN", "FSR", "GAN_MSE", "GAN_R3", "CONSTANT", "variants",
-           "feature_bank", "training_pairs", "train_variants", "fsr_queries", "image_sr_features", "photo_crops",
+           "work", "feature_bank", "training_pairs", "train_variants", "fsr_queries", "image_sr_features", "photo_crops",
            "photo_retrieval", "class_retrieval", "query_bits", "constant_distance", "evaluate", "findings",
            "unrelated_rows", "benchmark_table", "benchmark_references", "distractor_features", "COLOURS", "colour",
            "figure_frame", "ratio_panel", "paper_distance", "training_figure"]

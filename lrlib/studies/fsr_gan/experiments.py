@@ -23,9 +23,9 @@ from ...papers import FSR_GAN_TEXT
 from ...results import RunCache, fingerprint
 from ..degradation import relevance
 from ...sr import SR_VERSION, build_sr, super_resolve, train_sr, upsample
-from .method import VERSION, GanConfig, enhance, train_generator, unit
+from .method import VERSION, GanConfig, budget, enhance, train_generator, unit
 
-__all__ = ["RAW", "CNN", "FSR", "GAN_MSE", "GAN_R3", "CONSTANT", "variants", "feature_bank", "training_pairs",
+__all__ = ["RAW", "CNN", "FSR", "GAN_MSE", "GAN_R3", "CONSTANT", "variants", "work", "feature_bank", "training_pairs",
            "train_variants", "fsr_queries", "image_sr_features", "photo_crops", "photo_retrieval",
            "class_retrieval", "query_bits", "constant_distance", "evaluate", "findings"]
 
@@ -117,6 +117,27 @@ def train_variants(train: tuple[torch.Tensor, torch.Tensor], held: tuple[torch.T
         raise ValueError("seeds must name at least one seed, e.g. [0, 1, 2]")
     return {name: [train_generator(*train, replace(cfg, seed=s), held_out=held, cache=cache, progress=progress)
                    for s in (seeds if name == FSR else seeds[:1])] for name, cfg in variants(base).items()}
+
+
+def work(base: GanConfig, seeds: list[int], factors: list[int], train_sizes: dict[str, int],
+         query_sizes: dict[str, int], *, sr_networks: list[str], sr_factors: list[int], sr_steps: int,
+         sr_batch: int) -> str:
+    """What a run of notebook 02 will do, in one line: the feature extractions (every training and query image at
+    HR and at every factor), the generators of :func:`train_variants` on each training set with their updates
+    (:func:`budget`, on the pairs before the held-out share is set aside), and the image-SR trainings.
+
+    Args:
+        train_sizes, query_sizes: images per training set and per query set, by name.
+    """
+    images = sum(train_sizes.values()) + sum(query_sizes.values())
+    trainings = len(variants(base)) - 1 + len(seeds)
+    updates = {name: budget(n * len(factors), replace(base, adversarial=True)) for name, n in train_sizes.items()}
+    steps = ", ".join(f"{name} {u['generator_steps']:,} G + {u['critic_steps']:,} critic steps of {u['batch']}"
+                      for name, u in updates.items())
+    sr = len(sr_networks) * len(sr_factors) * len(query_sizes)
+    return (f"work: {images * (len(factors) + 1):,} feature extractions ({images:,} images x {len(factors) + 1} "
+            f"resolutions) plus the image-SR queries; {trainings} generators per training set ({steps}, at most); "
+            f"{sr} image-SR networks of {sr_steps:,} steps of {sr_batch} patches")
 
 
 def fsr_queries(generators: dict[str, list[tuple[torch.nn.Module, dict]]], bank: dict[int, torch.Tensor],
