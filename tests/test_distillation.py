@@ -1,9 +1,11 @@
 """The distillation study of notebook 04 (lrlib.studies.distillation) on small real photos."""
 
+import copy
 import json
 import warnings
 from collections import Counter
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,7 +17,7 @@ from lrlib.models import build_model
 from lrlib.results import RunCache
 from lrlib.studies import distillation
 from lrlib.studies.distillation import DistillationLoss, dfd_loss
-from lrlib.train import TrainConfig, evaluate, train_classifier
+from lrlib.train import STD_FLOOR, TrainConfig, evaluate, random_crop_flip, to_float, train_classifier
 
 
 def _samples():
@@ -34,10 +36,56 @@ def test_dfd_loss_against_a_loop():
     loss.backward()
     assert ft.grad is None and fs.grad is not None  # the teacher's features carry no gradient
     torch.testing.assert_close(dfd_loss(logits, labels, fs, ft, lam=0.0), F.cross_entropy(logits, labels))
-    with pytest.raises(ValueError, match="-1"):
-        dfd_loss(logits, labels, fs, ft, lam=-1)
-    with pytest.raises(ValueError, match=r"\(5, 8\) vs \(5, 4\)"):
-        dfd_loss(logits, labels, fs, ft[:, :4], lam=1)
+
+
+def test_distillation_loss_refuses_a_negative_weight_and_features_of_another_size():
+    teacher = build_model("alexnet")
+    for lam in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
+            DistillationLoss(teacher, lam)
+    x, y = torch.rand(2, 3, 32, 32), torch.randint(0, 10, (2,))
+    with pytest.raises(ValueError, match=r"\(2, 256\) vs \(2, 512\)"):
+        DistillationLoss(build_model("vgg16"), 1.0)(teacher, x, y, x)
+
+
+def test_the_plain_student_step_ends_where_the_fast_trainer_ends():
+    """The notebook's student_step, looped the way train_classifier loops (same batches, crops and flips, SGD with
+    Nesterov and the step schedule), ends at the weights and losses of train_classifier with DistillationLoss."""
+    images, labels = _samples()
+    hr, lr = images[:16], low_resolution_uint8(images[:16], 4)
+    labels = labels[:16]
+    cfg = TrainConfig(epochs=2, batch_size=8, learning_rate=0.02, schedule="step", bf16=False, seed=3)
+    torch.manual_seed(0)
+    teacher = build_model("alexnet", num_classes=int(labels.max()) + 1).eval()
+    fast, plain = copy.deepcopy(teacher).train(), copy.deepcopy(teacher).train()
+    history = train_classifier(fast, lr, labels, cfg, loss=DistillationLoss(teacher, 2.0), paired=hr, progress=False)
+
+    # the same run written out: statistics, layout, optimiser, schedule, batches
+    stats = lr.float().div(255)
+    plain.mean.copy_(stats.mean(dim=(0, 2, 3)))
+    plain.std.copy_(stats.std(dim=(0, 2, 3)).clamp_min(STD_FLOOR))
+    plain.to(memory_format=torch.channels_last)
+    decay = [p for p in plain.parameters() if p.ndim > 1]
+    no_decay = [p for p in plain.parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0}],
+                          lr=cfg.learning_rate, momentum=cfg.momentum, nesterov=True)
+    steps = len(lr) // cfg.batch_size * cfg.epochs
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [steps // 2, steps * 3 // 4], gamma=0.1)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    losses = []
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(lr), generator=gen)
+        for step in range(len(lr) // cfg.batch_size):
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            both = random_crop_flip(torch.cat([lr[idx], hr[idx]], dim=1), cfg.pad, gen)
+            x_lr, x_hr = to_float(both[:, :3]), to_float(both[:, 3:])
+            losses.append(float(distillation.student_step(plain, teacher, opt, x_lr, x_hr, labels[idx], 2.0).detach()))
+            sched.step()
+    epoch_means = [sum(losses[i:i + 2]) / 2 for i in range(0, len(losses), 2)]
+    assert history.loss == pytest.approx(epoch_means, rel=1e-5)
+    for (name, a), b in zip(fast.state_dict().items(), plain.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
 
 
 @pytest.mark.parametrize("arch", ["alexnet", "vgg16", "resnet18"])
@@ -244,7 +292,8 @@ def test_plan_counts_the_trainings_the_notebook_runs(tmp_path):
     classes = int(labels.max()) + 1
     settings = dict(starts={"samples": {"alexnet": ["teacher", "baseline"]}}, factors=[4], seeds=[0, 1], lam=2.0,
                     lambdas=[0.1, 2.0], sweep_archs=["alexnet"], sr_networks=["espcn"], sr_steps=2,
-                    teacher=dict(epochs=2), base=dict(epochs=1), finetune=dict(epochs=1))
+                    table2_arch="resnet18", table2_seeds=[0, 1], teacher=dict(epochs=2), base=dict(epochs=1),
+                    finetune=dict(epochs=1))
     cfg = {k: TrainConfig(batch_size=8, learning_rate=0.01, bf16=False, **settings[k])
            for k in ("teacher", "base", "finetune")}
     cache, key = RunCache(tmp_path), distillation.data_key("samples", images, images)
@@ -259,19 +308,23 @@ def test_plan_counts_the_trainings_the_notebook_runs(tmp_path):
         distillation.dfd_cell("alexnet", (images, labels), (images, labels), lr, lr, data=key, factor=4,
                               teacher=teacher, base=cfg["base"], finetune=cfg["finetune"], seeds=[0], lam=lam,
                               init="teacher", num_classes=classes, cache=cache)
-    distillation.sr_rows(["espcn"], distillation.TABLE2_ARCH, (images, labels), (images, labels), cfg["base"],
-                         data=key, sr_steps=2, seeds=settings["seeds"], num_classes=classes, cache=cache)
+    distillation.sr_rows(["espcn"], settings["table2_arch"], (images, labels), (images, labels), cfg["base"],
+                         data=key, sr_steps=2, seeds=settings["table2_seeds"], num_classes=classes, cache=cache)
     stored = Counter(json.loads(record.read_text())["key"]["arch"] for record in tmp_path.glob("*.json"))
     planned = distillation.plan(settings, {"samples": len(images)})
     assert planned.loc["alexnet", "trainings"] == stored["alexnet"] == 1 + 2 + 2 * 2 * 2 + 1
-    assert planned.loc[distillation.TABLE2_ARCH, "trainings"] == stored[distillation.TABLE2_ARCH] == 2
+    assert planned.loc["resnet18", "trainings"] == stored["resnet18"] == 2
     assert planned.loc["alexnet", "epochs"] == 2 + 2 * 1 + 9 * 1
     assert planned.loc["alexnet", "training images (M)"] == pytest.approx(13 * len(images) / 1e6, abs=0.01)
     with pytest.raises(ValueError, match=r"starts\['samples'\]\['alexnet'\]"):
         distillation.cells({**settings, "starts": {"samples": {"alexnet": ["scratch"]}}})
+    # factors_for runs a network at fewer factors than the profile's: its cells and its planned work follow
+    fewer = {**settings, "factors": [4, 2], "factors_for": {"samples/alexnet": [4]}}
+    assert distillation.cells(fewer) == distillation.cells(settings)
+    pd.testing.assert_frame_equal(distillation.plan(fewer, {"samples": len(images)}), planned)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "quick", "paper"])
 def test_the_profiles_keep_what_the_study_needs(profile):
     from lrlib.profiles import SETTINGS
 
@@ -279,7 +332,12 @@ def test_the_profiles_keep_what_the_study_needs(profile):
     jobs = distillation.cells(s)  # every start is a known one
     first = next(iter(s["starts"]))
     assert all(arch in s["starts"][first] for arch in s["sweep_archs"]) and len(s["lambdas"]) >= 3
-    if profile != "smoke":  # the paper's headline cell gets both readings of "fine-tuned", 3 seeds, both sizes
+    assert set(s["train_limit"]) <= set(s["starts"]) and set(s["table2_seeds"]) <= set(s["seeds"])
+    if profile == "cpu":  # AlexNet in full on CIFAR-10, the headline cell at 8x8 on a narrower ResNet-18, 3 seeds
+        assert {(a, f) for n, a, f, i in jobs if n == "cifar10"} == {("alexnet", 4), ("alexnet", 2),
+                                                                      ("resnet18-w16", 4)}
+        assert len(s["seeds"]) == 3 and len(s["lambdas"]) >= 4 and s["lam"] in s["lambdas"]
+    elif profile != "smoke":  # the paper's headline cell gets both readings of "fine-tuned", 3 seeds, both sizes
         assert {(a, f, i) for n, a, f, i in jobs if n == "cifar10"} >= {("resnet18", f, i) for f in (4, 2)
                                                                          for i in distillation.INITS}
         assert {a for n, a, f, i in jobs if n == "cifar10"} == {"alexnet", "vgg16", "resnet18"}

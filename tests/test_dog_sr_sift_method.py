@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -6,8 +8,8 @@ from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio
 
 from lrlib.degrade import low_resolution
-from lrlib.studies.dog_sr_sift import (DOG_PSNR_CONVENTIONS, DoGSR, LevelNet, dog_psnr, dog_uint8,
-                         patch_pool, predict_image, train_dogsr)
+from lrlib.studies.dog_sr_sift import (DOG_PSNR_CONVENTIONS, DoGSR, LevelNet, dog_psnr, dog_uint8, dogsr_step,
+                                       patch_pool, predict_image, train_dogsr)
 from lrlib.sift import dog_stack, gaussian_stack
 from lrlib.sr import SqueezeExcitation, upsample
 
@@ -149,6 +151,27 @@ def test_training_lowers_the_loss_on_real_photos(method):
     assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
     with pytest.raises(ValueError, match="does not match"):
         train_dogsr(small(method, 2, cascade=False), pool, steps=1, progress=False)
+
+
+@pytest.mark.parametrize("method", [1, 2])
+def test_the_plain_step_ends_where_train_dogsr_ends(method):
+    """dogsr_step, looped over train_dogsr's batches with Adam and its cosine schedule, ends at its weights."""
+    pool = patch_pool(grey_photos(), 2, lr_patch=12, cascade=True)
+    torch.manual_seed(0)
+    fast = small(method, 2)
+    plain = copy.deepcopy(fast)
+    losses = train_dogsr(fast, pool, steps=5, batch_size=4, learning_rate=1e-3, seed=7, progress=False)
+    opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 5)
+    gen = torch.Generator().manual_seed(7)
+    mine = []
+    for _ in range(5):
+        idx = torch.randint(0, len(pool), (4,), generator=gen)
+        mine.append(float(dogsr_step(plain, opt, pool.lr[idx], pool.levels[idx]).detach()))
+        sched.step()
+    assert losses == pytest.approx(mine, rel=1e-6)
+    for a, b in zip(fast.parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b)
 
 
 def test_predict_image_single_and_batch():

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
+from ..checks import check_number
 from ..data import ImageSet, load
 from ..degrade import DEGRADE_VERSION, low_resolution_uint8
 from ..models import Classifier, build_model
@@ -29,19 +30,21 @@ from ..results import RunCache, fingerprint
 from ..sr import SR_VERSION, build_sr, super_resolve, train_sr, upsample
 from ..train import TRAINER_VERSION, TrainConfig, evaluate, train_classifier
 
-__all__ = ["VERSION", "INITS", "TRAIN_SIZES", "TABLE2_ARCH", "dfd_loss", "DistillationLoss", "Teacher", "data_key",
-           "classification_data", "cells", "plan", "train_teacher", "dfd_cell", "sr_rows", "table1_frame", "findings"]
+__all__ = ["VERSION", "INITS", "TRAIN_SIZES", "CURVE_IMAGES", "dfd_loss", "student_step",
+           "DistillationLoss", "Teacher", "data_key", "classification_data", "factors_of", "cells", "plan",
+           "train_teacher", "dfd_cell", "sr_rows", "table1_frame", "findings"]
 
 VERSION = 3
 """Bumped whenever this module's training code changes; it is part of every cache key here."""
 
 INITS = ("teacher", "baseline")
 
-TABLE2_ARCH = "resnet18"
-"""Table 2's classifier (the paper's): the network trained on super-resolved images."""
-
 SR_BATCH = 64
 """Patches per step of Table 2's SR networks (:func:`lrlib.sr.train_sr`'s batch)."""
+
+CURVE_IMAGES = 2000
+"""Test images on which each LR baseline and teacher is evaluated after every epoch: its learning curve, which shows
+whether the schedule was long enough (a few seconds a training on a CPU; the final accuracy uses every test image)."""
 
 TRAIN_SIZES = {"cifar10": 50_000, "fashion-mnist": 60_000, "svhn": 73_257}
 """Training images per data set, for :func:`plan` before anything is loaded."""
@@ -55,20 +58,38 @@ def dfd_loss(logits: torch.Tensor, labels: torch.Tensor, f_student: torch.Tensor
         logits: (N, classes) student logits on the LR images; labels: (N,) int64.
         f_student: (N, D) student features (input of its final classifier) on the LR images.
         f_teacher: (N, D) teacher features on the matching HR images; no gradient flows into them.
-        lam: the weight lambda >= 0 (0 gives the LR baseline's plain cross-entropy).
+        lam: the weight lambda >= 0 (0 gives the LR baseline's plain cross-entropy; checked by
+            :class:`DistillationLoss`, the public way in).
         label_smoothing: passed to the cross-entropy (0 in the paper).
 
     Returns:
         A scalar tensor (float32).
     """
-    if lam < 0:
-        raise ValueError(f"lam must be >= 0; got {lam}")
-    if f_student.shape != f_teacher.shape:
-        raise ValueError(f"student and teacher features differ in shape: {tuple(f_student.shape)} "
-                         f"vs {tuple(f_teacher.shape)}; DFD needs the same feature layer size")
     ce = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
-    sq = (f_student.float() - f_teacher.detach().float()).pow(2).sum(dim=1).mean()
-    return ce + 0.5 * lam * sq
+    distance = (f_student.float() - f_teacher.detach().float()).pow(2).sum(dim=1).mean()
+    return ce + 0.5 * lam * distance
+
+
+def student_step(student: Classifier, teacher: Classifier, optimizer: torch.optim.Optimizer, x_lr: torch.Tensor,
+                 x_hr: torch.Tensor, labels: torch.Tensor, lam: float) -> torch.Tensor:
+    """One DFD training step in plain PyTorch, as a reader of the paper would write it: the LR batch goes
+    through the student, the HR batch of the same crops through the frozen teacher, then cross-entropy plus
+    the feature term, backward and one optimiser step. Returns the step's loss.
+
+    The notebook runs :func:`lrlib.train.train_classifier` with :class:`DistillationLoss` instead (the same
+    step, plus augmentation, the schedule and bf16 where fast); a test shows both end at the same weights.
+
+    Args:
+        x_lr, x_hr: (N, 3, 32, 32) float images in [0, 1], the LR copy and its HR original; labels: (N,) int64.
+    """
+    logits, f_student = student(x_lr, features=True)
+    with torch.no_grad():
+        _, f_teacher = teacher(x_hr, features=True)
+    loss = dfd_loss(logits, labels, f_student, f_teacher, lam)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
 
 
 class DistillationLoss:
@@ -76,9 +97,14 @@ class DistillationLoss:
 
     The trainer crops and flips each LR image and its HR original together, so the student sees the LR
     copy of the very view whose HR version the frozen teacher sees.
+
+    Raises:
+        ValueError: ``lam`` not a finite number >= 0; at the first step, student and teacher features of
+            different sizes (DFD needs the same feature layer in both).
     """
 
     def __init__(self, teacher: Classifier, lam: float, *, label_smoothing: float = 0.0):
+        check_number("lam", lam)
         self.teacher = teacher.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.lam, self.label_smoothing = lam, label_smoothing
 
@@ -89,16 +115,21 @@ class DistillationLoss:
         logits, f_student = student(x_lr, features=True)
         with torch.no_grad():
             _, f_teacher = self.teacher(x_hr, features=True)
+        if f_student.shape != f_teacher.shape:
+            raise ValueError(f"student and teacher features differ in shape: {tuple(f_student.shape)} "
+                             f"vs {tuple(f_teacher.shape)}; DFD needs the same feature layer size")
         return dfd_loss(logits, labels, f_student, f_teacher, self.lam, label_smoothing=self.label_smoothing)
 
 
 @dataclass
 class Teacher:
-    """A trained HR teacher: the frozen model (eval mode), its HR test accuracy and its cache key."""
+    """A trained HR teacher: the frozen model (eval mode), its HR test accuracy, its cache key and its learning
+    curve (accuracy on the first :data:`CURVE_IMAGES` test images after every epoch)."""
 
     model: Classifier
     accuracy: float
     key: dict
+    curve: list[float]
 
 
 def data_key(name: str, train: torch.Tensor, test: torch.Tensor) -> dict:
@@ -121,26 +152,36 @@ def classification_data(name: str, device: str | torch.device, *, limit: int | N
 
 
 def _trained(arch: str, num_classes: int, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
-             test: tuple[torch.Tensor, torch.Tensor], *, start: Classifier | None = None,
+             test: tuple[torch.Tensor, torch.Tensor], *, start: Classifier | None = None, curve: bool = False,
              **train_kwargs) -> tuple[Classifier, dict]:
-    """A model trained on (images, labels), fresh or fine-tuned from a copy of ``start``, and its record."""
+    """A model trained on (images, labels), fresh or fine-tuned from a copy of ``start``, and its record; with
+    ``curve``, the record's ``curve`` holds the accuracy on the first :data:`CURVE_IMAGES` test images after every
+    epoch (the final ``accuracy`` uses them all)."""
     if start is None:
         model = build_model(arch, num_classes).to(images.device)
     else:
         model = copy.deepcopy(start).train().requires_grad_(True)
-    history = train_classifier(model, images, labels, config, progress=False, **train_kwargs)
-    return model, {"accuracy": evaluate(model, *test), "loss": history.loss}
+    some = (test[0][:CURVE_IMAGES], test[1][:CURVE_IMAGES]) if curve else None
+    history = train_classifier(model, images, labels, config, test=some, progress=False, **train_kwargs)
+    record = {"accuracy": evaluate(model, *test), "loss": history.loss}
+    return model, {**record, "curve": history.test_accuracy} if curve else record
+
+
+def factors_of(settings: dict, name: str, arch: str) -> list[int]:
+    """The LR factors at which ``arch`` runs on data set ``name``: the profile's ``factors``, unless its optional
+    ``factors_for`` (``"<data set>/<network>"`` -> factors) names fewer for that pair."""
+    return settings.get("factors_for", {}).get(f"{name}/{arch}", settings["factors"])
 
 
 def cells(settings: dict) -> list[tuple[str, str, int, str]]:
     """The Table 1 cells a profile of notebook 04 asks for, in the notebook's order: (data set, network,
-    factor, student start), from its ``starts`` (data set -> network -> starts) and ``factors``."""
+    factor, student start), from its ``starts`` (data set -> network -> starts) and :func:`factors_of`."""
     for name, archs in settings["starts"].items():
         for arch, inits in archs.items():
             if not inits or not set(inits) <= set(INITS):
                 raise ValueError(f"starts[{name!r}][{arch!r}] must be a non-empty list of {INITS}; got {inits!r}")
     return [(name, arch, f, init) for name, archs in settings["starts"].items() for arch, inits in archs.items()
-            for f in settings["factors"] for init in inits]
+            for f in factors_of(settings, name, arch) for init in inits]
 
 
 def plan(settings: dict, sizes: dict[str, int] | None = None) -> pd.DataFrame:
@@ -171,7 +212,7 @@ def plan(settings: dict, sizes: dict[str, int] | None = None) -> pd.DataFrame:
 
     for name, archs in settings["starts"].items():
         for arch, inits in archs.items():
-            n, f, ft = sizes[name], len(settings["factors"]), epochs["finetune"]
+            n, f, ft = sizes[name], len(factors_of(settings, name, arch)), epochs["finetune"]
             add(arch, 1, epochs["teacher"], n)
             add(arch, f * seeds, epochs["base"], n)
             add(arch, f * seeds * len(inits), ft, n, teacher_passes=ft)  # DFD: the teacher sees every HR view
@@ -180,9 +221,10 @@ def plan(settings: dict, sizes: dict[str, int] | None = None) -> pd.DataFrame:
     for arch in settings["sweep_archs"]:
         new = len([lam for lam in settings["lambdas"] if lam != settings["lam"]])
         add(arch, new, epochs["finetune"], sizes[first], teacher_passes=epochs["finetune"])
+    sr_seeds = len(settings["table2_seeds"])
     for sr_name in settings["sr_networks"]:
-        add(settings.get("table2_arch", TABLE2_ARCH), seeds, epochs["base"], sizes[first])  # the classifier on the super-resolved images
-        work[f"{sr_name} (SR, 8x8 -> 16x16)"] = [seeds, 0, seeds * settings["sr_steps"] * SR_BATCH / 1e6, 0.0]
+        add(settings["table2_arch"], sr_seeds, epochs["base"], sizes[first])  # the classifier on the SR images
+        work[f"{sr_name} (SR, 8x8 -> 16x16)"] = [sr_seeds, 0, sr_seeds * settings["sr_steps"] * SR_BATCH / 1e6, 0.0]
     frame = pd.DataFrame(work, index=["trainings", "epochs", "training images (M)", "teacher passes (M)"]).T
     return frame.astype({"trainings": int, "epochs": int}).round(2)
 
@@ -199,9 +241,9 @@ def train_teacher(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tup
     key = {"arch": arch, "data": data, "factor": 1, "method": "teacher", "config": asdict(config),
            "trainer": TRAINER_VERSION, "version": VERSION}
     record, model = (cache or RunCache(None)).train_or_load(
-        key, lambda: _trained(arch, num_classes, *train, config, test),
+        key, lambda: _trained(arch, num_classes, *train, config, test, curve=True),
         build=lambda: build_model(arch, num_classes).to(train[0].device))
-    return Teacher(model.eval().requires_grad_(False), record["accuracy"], key)
+    return Teacher(model.eval().requires_grad_(False), record["accuracy"], key, record["curve"])
 
 
 def _summary(values: list[float]) -> tuple[float, float]:
@@ -252,25 +294,29 @@ def dfd_cell(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[to
         data: the data set's :func:`data_key`; the LR images' fingerprints join it in every key.
 
     Returns:
-        dict with the per-seed accuracies ``baseline``, ``dfd``, ``control`` (seed order), their
+        dict with the per-seed accuracies ``baseline``, ``dfd``, ``control`` (seed order), the baselines' learning
+        curves ``baseline_curves`` (one list per seed, see :data:`CURVE_IMAGES`), their
         ``*_mean`` and ``*_std``, ``p_control`` (paired t-test of DFD against the control, the seeds
         pairing the runs) and ``p_baseline`` (Welch's t-test of DFD against the baseline); each p is
         None where undefined (a single seed, or no spread).
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}")
+    check_number("lam", lam)
     cache = cache or RunCache(None)
     common = {"arch": arch, "data": {**data, "lr_train": fingerprint(train_lr), "lr_test": fingerprint(test_lr)},
               "factor": factor, "trainer": TRAINER_VERSION, "version": VERSION}
     lr_test = (test_lr, test[1])
     out: dict[str, list[float]] = {"baseline": [], "dfd": [], "control": []}
+    curves: list[list[float]] = []
     for seed in seeds:
         base_cfg, ft_cfg = replace(base, seed=seed), replace(finetune, seed=seed)
         base_key = {**common, "method": "baseline", "seed": seed, "config": asdict(base_cfg)}
         record, baseline = cache.train_or_load(
-            base_key, lambda: _trained(arch, num_classes, train_lr, train[1], base_cfg, lr_test),
+            base_key, lambda: _trained(arch, num_classes, train_lr, train[1], base_cfg, lr_test, curve=True),
             build=lambda: build_model(arch, num_classes).to(train_lr.device))
         out["baseline"].append(record["accuracy"])
+        curves.append(record["curve"])
         start, start_key = (teacher.model, teacher.key) if init == "teacher" else (baseline, base_key)
         for method, weight in (("dfd", lam), ("control", 0.0)):
             key = {**common, "method": method, "lam": weight, "init": init, "start": start_key, "seed": seed,
@@ -281,7 +327,7 @@ def dfd_cell(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[to
             record, _ = cache.train_or_load(key, lambda: _trained(
                 arch, num_classes, train_lr, train[1], ft_cfg, lr_test, start=start, **teach))
             out[method].append(record["accuracy"])
-    summary: dict = dict(out)
+    summary: dict = {**out, "baseline_curves": curves}
     for k, v in out.items():
         summary[f"{k}_mean"], summary[f"{k}_std"] = _summary(v)
     summary["p_control"] = _paired_p(out["dfd"], out["control"])
@@ -427,6 +473,16 @@ def findings(rows: list[dict], hr_accuracy: dict[tuple[str, str], float], *, alp
     if gap:
         lines.append(f"**LR baselines:** ours minus the paper's, mean {sum(gap) / len(gap):+.2f} points over "
                      f"{len(gap)} cells (from {min(gap):+.2f} to {max(gap):+.2f}).")
+    for r in rows:  # the headline cell on a narrower ResNet-18 (the cpu profile's), beside the paper's full one
+        if r["arch"] != "resnet18" and r["arch"].startswith("resnet18") and r["dataset"] == "cifar10":
+            c, side = r["cell"], 32 // r["factor"]
+            paper = DFD_TABLE1[("resnet18", "cifar10", f"{side}x{side}")]
+            lines.append(f"**The headline cell on a narrower network** ({r['arch']}, CIFAR-10 {side}x{side}, from "
+                         f"the {r['init']}): baseline {100 * c['baseline_mean']:.2f}, control "
+                         f"{100 * c['control_mean']:.2f}, DFD {100 * c['dfd_mean']:.2f} (DFD - control "
+                         f"{_points(c, 'dfd', 'control'):+.2f} points, paired p {_p(c['p_control'])}); the paper's "
+                         f"full ResNet-18: {paper['baseline']:.2f} -> {paper['dfd']:.2f}. Not the same network, data "
+                         f"or schedule: compare the gains, not the levels.")
     if ("cifar10", "resnet18") in hr_accuracy:
         lines.append(f"**HR teacher** (ResNet-18, CIFAR-10): {100 * hr_accuracy['cifar10', 'resnet18']:.2f}% "
                      f"against the paper's {DFD_TABLE2['HR-baseline']:.2f}%.")

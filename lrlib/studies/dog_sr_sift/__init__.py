@@ -41,9 +41,9 @@ from .experiments import (LEARNED, METHODS, PairTuple, convention_fit, crop_to_s
 from .stand_in import (correct_matches_side_by_side, descriptors_at_opencv_keypoints, opencv_agreement,
                        ratio_match_agreement)
 from .method import (DEFAULT_BLOCKS, DOG_PSNR_CONVENTIONS, DoGSR, LevelNet, PatchPool, dog_psnr, dog_uint8,
-                     patch_pool, predict_image, train_dogsr)
+                     dogsr_step, patch_pool, predict_image, train_dogsr)
 
-__all__ = ["DEFAULT_BLOCKS", "LevelNet", "DoGSR", "PatchPool", "patch_pool", "train_dogsr", "predict_image",
+__all__ = ["DEFAULT_BLOCKS", "LevelNet", "DoGSR", "PatchPool", "patch_pool", "dogsr_step", "train_dogsr", "predict_image",
            "DOG_PSNR_CONVENTIONS", "dog_uint8", "dog_psnr", "METHODS", "LEARNED", "PairTuple", "photo_set",
            "graf_pairs", "warped_pairs", "to_grey_float", "crop_to_scale", "opencv_agreement", "spectra",
            "train_models", "stacks", "psnr_table", "convention_fit", "psnr_wide", "match_table", "match_summary",
