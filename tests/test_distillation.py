@@ -182,8 +182,8 @@ def test_each_baseline_is_trained_once_for_both_starts(tmp_path):
 def test_a_changed_input_never_meets_a_stale_cached_result(tmp_path):
     images, labels, lr, cfg, cache, teacher, kwargs = _cell_setup(tmp_path)
     run = lambda **changes: distillation.dfd_cell(  # noqa: E731
-        "alexnet", (images, labels), (images, labels), lr, lr, init="teacher", cache=cache,
-        **{**kwargs, "seeds": [0], **changes})
+        **{"arch": "alexnet", "train": (images, labels), "test": (images, labels), "train_lr": lr, "test_lr": lr,
+           "init": "teacher", "cache": cache, **kwargs, "seeds": [0], **changes})
     run()
     before = cache.ledger()["trained"]
     run()
@@ -193,11 +193,32 @@ def test_a_changed_input_never_meets_a_stale_cached_result(tmp_path):
                                                data=kwargs["data"], num_classes=kwargs["num_classes"], cache=cache)
     changes = {"teacher": other_teacher,                                   # another teacher
                "finetune": TrainConfig(epochs=2, batch_size=8, learning_rate=0.01, bf16=False),  # another schedule
-               "data": distillation.data_key("samples-jpeg", images.flip(3), images)}  # another source of the data
+               "data": distillation.data_key("samples-jpeg", images.flip(3), images),  # other data
+               "train": (images, labels.roll(1))}                                   # the same images, other labels
     for name, value in changes.items():
         trained = cache.ledger()["trained"]
         run(**{name: value})
         assert cache.ledger()["trained"] > trained, f"a changed {name} was served a cached result"
+
+
+def test_a_teacher_is_trained_again_for_other_labels_or_another_class_count(tmp_path):
+    """The teacher's key holds the labels (not only the images) and the class count: a teacher trained on other
+    labels of the same images, or with another head, is never served from the cache."""
+    images, labels = _samples()
+    cfg, cache = TrainConfig(epochs=1, batch_size=8, learning_rate=0.01, bf16=False), RunCache(tmp_path)
+    classes = int(labels.max()) + 1
+
+    def teacher(train_labels, num_classes=classes):
+        key = distillation.data_key("samples", images, images)
+        return distillation.train_teacher("alexnet", (images, train_labels), (images, labels), cfg, data=key,
+                                          num_classes=num_classes, cache=cache)
+
+    teacher(labels)
+    for changed in (lambda: teacher(labels.roll(1)), lambda: teacher(labels, classes + 1)):
+        before = cache.ledger()["trained"]
+        changed()
+        assert cache.ledger()["trained"] == before + 1
+    assert teacher(labels, classes + 1).model.head.out_features == classes + 1
 
 
 def test_sr_rows_use_the_given_seeds_and_the_cache(tmp_path):

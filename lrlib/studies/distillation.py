@@ -134,8 +134,16 @@ class Teacher:
 
 def data_key(name: str, train: torch.Tensor, test: torch.Tensor) -> dict:
     """What identifies a data set in a cache key: its name and the fingerprints of its train and test images
-    (so the JPEG copy and the pickles of CIFAR-10, or two subsets, never share a cached training)."""
+    (so the JPEG copy and the pickles of CIFAR-10, or two subsets, never share a cached training). The labels and
+    the class count join every key where they are used (:func:`_labels`)."""
     return {"name": name, "train": fingerprint(train), "test": fingerprint(test)}
+
+
+def _labels(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+            num_classes: int) -> dict:
+    """The labels' part of a cache key: the train and test labels' fingerprints and the class count (the same
+    images under other labels, or another head, must never meet a cached training)."""
+    return {"train_labels": fingerprint(train[1]), "test_labels": fingerprint(test[1]), "num_classes": num_classes}
 
 
 def classification_data(name: str, device: str | torch.device, *, limit: int | None = None) -> tuple[ImageSet, ImageSet]:
@@ -238,7 +246,8 @@ def train_teacher(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tup
         train, test: (images uint8 (N, 3, 32, 32), labels (N,)).
         data: the data set's :func:`data_key`.
     """
-    key = {"arch": arch, "data": data, "factor": 1, "method": "teacher", "config": asdict(config),
+    key = {"arch": arch, "data": data, "labels": _labels(train, test, num_classes), "factor": 1, "method": "teacher",
+           "config": asdict(config),
            "trainer": TRAINER_VERSION, "version": VERSION}
     record, model = (cache or RunCache(None)).train_or_load(
         key, lambda: _trained(arch, num_classes, *train, config, test, curve=True),
@@ -304,7 +313,8 @@ def dfd_cell(arch: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[to
         raise ValueError(f"init must be one of {INITS}; got {init!r}")
     check_number("lam", lam)
     cache = cache or RunCache(None)
-    common = {"arch": arch, "data": {**data, "lr_train": fingerprint(train_lr), "lr_test": fingerprint(test_lr)},
+    common = {"arch": arch, "labels": _labels(train, test, num_classes),
+              "data": {**data, "lr_train": fingerprint(train_lr), "lr_test": fingerprint(test_lr)},
               "factor": factor, "trainer": TRAINER_VERSION, "version": VERSION}
     lr_test = (test_lr, test[1])
     out: dict[str, list[float]] = {"baseline": [], "dfd": [], "control": []}
@@ -370,8 +380,8 @@ def sr_rows(sr_networks: Sequence[str], arch: str, train: tuple[torch.Tensor, to
         out[sr_name] = []
         for seed in seeds:
             cfg = replace(config, seed=seed)
-            key = {"arch": arch, "data": data, "factor": 4, "method": f"sr-{sr_name}", "sr_steps": sr_steps,
-                   "seed": seed, "config": asdict(cfg), "trainer": TRAINER_VERSION, "sr": SR_VERSION,
+            key = {"arch": arch, "data": data, "labels": _labels(train, test, num_classes), "factor": 4,
+                   "method": f"sr-{sr_name}", "sr_steps": sr_steps, "seed": seed, "config": asdict(cfg), "trainer": TRAINER_VERSION, "sr": SR_VERSION,
                    "degrade": DEGRADE_VERSION, "version": VERSION}
             record, _ = cache.train_or_load(
                 key, lambda: _sr_then_classify(sr_name, arch, train, test, cfg, sr_steps, num_classes))
